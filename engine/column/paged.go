@@ -52,7 +52,9 @@ func (p *Paged[T]) Freeze() PagedView[T] {
 }
 
 // Bytes returns the memory held by the pages.
-func (p *Paged[T]) Bytes(elemSize int) int64 { return int64(len(p.pages)) << pageBits * int64(elemSize) }
+func (p *Paged[T]) Bytes(elemSize int) int64 {
+	return int64(len(p.pages)) << pageBits * int64(elemSize)
+}
 
 // PagedView is an immutable snapshot of a Paged array.
 type PagedView[T any] struct {

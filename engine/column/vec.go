@@ -290,6 +290,7 @@ func (b *Builder) View(n int) *Vec {
 		v.MinI, v.MaxI = math.MinInt64, math.MaxInt64
 	case TypeString:
 		v.Width, v.U32 = 32, b.u32[:n:n]
+		v.MinI, v.MaxI = 0, math.MaxUint32 // unknown: every code is possible
 	case TypeFloat:
 		v.F64 = b.f64[:n:n]
 		v.MinF, v.MaxF = math.Inf(-1), math.Inf(1)
@@ -503,3 +504,142 @@ func (v *Vec) arrowArrays() []arrow.Array {
 func lowMask(n uint) uint64 { return (uint64(1) << n) - 1 }
 
 var _ = bits.Len64
+
+// Value decodes row of v into a Value, resolving string codes with def's
+// dictionary. A nil v is NULL.
+func (v *Vec) Value(row int, def *ColumnDef) Value {
+	if v == nil {
+		return Value{}
+	}
+	s := v.slot(row)
+	if s < 0 {
+		return Value{}
+	}
+	switch v.Type {
+	case TypeInt:
+		return Int(v.Base + v.Scale*int64(v.U(s)))
+	case TypeTimestamp:
+		return Micros(v.Base + v.Scale*int64(v.U(s)))
+	case TypeString:
+		return String(def.Dict.get(uint32(v.Base + v.Scale*int64(v.U(s)))))
+	case TypeFloat:
+		return Float(v.F64[s])
+	case TypeBool:
+		return Bool(v.Bits.Get(s))
+	case TypeStringList:
+		codes := v.U32[v.Off[s]:v.Off[s+1]]
+		l := make([]string, len(codes))
+		for i, c := range codes {
+			l[i] = def.Dict.get(c)
+		}
+		return StringList(l)
+	}
+	return Value{}
+}
+
+// Peek returns a view of the builder's rows for the writer's own reads. It
+// does not mark buffers shared, so it must not be handed to readers.
+func (b *Builder) Peek() *Vec {
+	vshr, bshr := b.vshr, b.bshr
+	v := b.View(b.n)
+	b.vshr, b.bshr = vshr, bshr
+	return v
+}
+
+// Append appends v (which must match the builder's type or be NULL),
+// interning strings into d.
+func (b *Builder) Append(v Value, d *Dictionary) {
+	switch {
+	case v.Type == TypeNull:
+		b.AppendNull()
+	case b.Type == TypeInt || b.Type == TypeTimestamp:
+		b.AppendInt(v.I)
+	case b.Type == TypeFloat:
+		b.AppendFloat(v.F)
+	case b.Type == TypeString:
+		b.AppendCode(d.Intern(v.S))
+	case b.Type == TypeBool:
+		b.AppendBool(v.B)
+	case b.Type == TypeStringList:
+		codes := make([]uint32, len(v.L))
+		for i, s := range v.L {
+			codes[i] = d.Intern(s)
+		}
+		b.AppendList(codes)
+	}
+}
+
+// AppendFrom appends row of v (a vector of the builder's type; nil = NULL).
+func (b *Builder) AppendFrom(v *Vec, row int) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	s := v.slot(row)
+	if s < 0 {
+		b.AppendNull()
+		return
+	}
+	switch b.Type {
+	case TypeInt, TypeTimestamp:
+		b.AppendInt(v.Base + v.Scale*int64(v.U(s)))
+	case TypeString:
+		b.AppendCode(uint32(v.Base + v.Scale*int64(v.U(s))))
+	case TypeFloat:
+		b.AppendFloat(v.F64[s])
+	case TypeBool:
+		b.AppendBool(v.Bits.Get(s))
+	case TypeStringList:
+		b.AppendList(v.U32[v.Off[s]:v.Off[s+1]])
+	}
+}
+
+// AppendFromBuilder appends row of src, a builder of the same type (possibly
+// b itself).
+func (b *Builder) AppendFromBuilder(src *Builder, row int) {
+	if row >= src.n || !src.valid.Get(row) {
+		b.AppendNull()
+		return
+	}
+	switch b.Type {
+	case TypeInt, TypeTimestamp:
+		b.AppendInt(int64(src.u64[row] ^ signBit))
+	case TypeString:
+		b.AppendCode(src.u32[row])
+	case TypeFloat:
+		b.AppendFloat(src.f64[row])
+	case TypeBool:
+		b.AppendBool(src.bits.Get(row))
+	case TypeStringList:
+		l := append([]uint32(nil), src.u32[src.off[row]:src.off[row+1]]...)
+		b.AppendList(l)
+	}
+}
+
+// Value decodes row of the builder (the writer's own read; no allocation
+// except for string lists).
+func (b *Builder) Value(row int, d *ColumnDef) Value {
+	if row >= b.n || !b.valid.Get(row) {
+		return Value{}
+	}
+	switch b.Type {
+	case TypeInt:
+		return Int(int64(b.u64[row] ^ signBit))
+	case TypeTimestamp:
+		return Micros(int64(b.u64[row] ^ signBit))
+	case TypeString:
+		return String(d.Dict.get(b.u32[row]))
+	case TypeFloat:
+		return Float(b.f64[row])
+	case TypeBool:
+		return Bool(b.bits.Get(row))
+	case TypeStringList:
+		codes := b.u32[b.off[row]:b.off[row+1]]
+		l := make([]string, len(codes))
+		for i, c := range codes {
+			l[i] = d.Dict.get(c)
+		}
+		return StringList(l)
+	}
+	return Value{}
+}

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/cohortdb/cohort/engine/column"
+)
+
+// countByString answers COUNT(*) ... GROUP BY <one string column>, the
+// commonest segment breakdown, with dense per-worker counters indexed by
+// dictionary code instead of a map per row.
+func (s *Snapshot) countByString(ctx context.Context, f *filter, d *column.ColumnDef) ([]Group, error) {
+	view := d.Dict.View()
+	n := view.Len()
+	counts := make([][]int64, Workers())
+	err := parallelChunks(ctx, f.tbl.Chunks, func(w int, c *column.Chunk) error {
+		if counts[w] == nil {
+			counts[w] = make([]int64, n+1) // last slot: NULL
+		}
+		bp := bitmapPool.Get().(*column.Bitmap)
+		sel := bp.Resize(c.Rows)
+		defer func() { *bp = sel; bitmapPool.Put(bp) }()
+		f.eval(w, c, sel)
+		cnt := counts[w]
+		v := c.Col(d.Index)
+		switch {
+		case v == nil:
+			cnt[n] += int64(sel.Count())
+		case v.Pos == nil && v.Valid == nil:
+			switch v.Width {
+			case 8:
+				countCodes(v.U8, sel, cnt)
+			case 16:
+				countCodes(v.U16, sel, cnt)
+			default:
+				countCodes(v.U32, sel, cnt)
+			}
+		default:
+			for r := sel.Next(0); r >= 0; r = sel.Next(r + 1) {
+				if x, ok := v.Int(r); ok {
+					cnt[x]++
+				} else {
+					cnt[n]++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot count %s by %s: %w", f.tbl.Name, d.Name, err)
+	}
+	var out []Group
+	for code := 0; code <= n; code++ {
+		var total int64
+		for _, cnt := range counts {
+			if cnt != nil {
+				total += cnt[code]
+			}
+		}
+		if total == 0 {
+			continue
+		}
+		key := column.Value{}
+		if code < n {
+			key = column.String(view.Get(uint32(code)))
+		}
+		out = append(out, Group{Key: []column.Value{key}, Aggs: []column.Value{column.Int(total)}})
+	}
+	slices.SortFunc(out, func(a, b Group) int { return compareKeys(a.Key, b.Key) })
+	return out, nil
+}
+
+func countCodes[T uint8 | uint16 | uint32](codes []T, sel column.Bitmap, cnt []int64) {
+	for wi, w := range sel {
+		base := wi << 6
+		for w != 0 {
+			cnt[codes[base+bitsTrailing(w)]]++
+			w &= w - 1
+		}
+	}
+}
