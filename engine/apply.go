@@ -28,11 +28,26 @@ type applyScratch struct {
 // that fail validation are reported in Result.Rejected and leave no trace;
 // the others become visible to readers together, when Apply returns.
 func (w *Workspace) Apply(ctx context.Context, ops []Op) (Result, error) {
+	return w.ApplyLogged(ctx, ops, 0)
+}
+
+// ApplyLogged is Apply for batches read from the durable log: logSeq (the
+// log position of the batch's last message; 0 = not from the log) is
+// published with the snapshot, so a snapshot says how much of the log it
+// contains. A batch whose logSeq is not above the last one applied is
+// skipped: replaying the log after a snapshot is idempotent.
+func (w *Workspace) ApplyLogged(ctx context.Context, ops []Op, logSeq uint64) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("cannot apply batch to %s: %w", w.name, err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if logSeq != 0 {
+		if logSeq <= w.logSeq {
+			return Result{Seq: w.seq}, nil
+		}
+		w.logSeq = logSeq
+	}
 	var res Result
 	if w.scratch.seen == nil {
 		w.scratch.seen = make(map[uint32]seenRange)

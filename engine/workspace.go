@@ -45,6 +45,7 @@ type Workspace struct {
 	graph      *identity.Graph
 	rowOf      column.Paged[uint64] // person → profile RowID+1 (0: none)
 	seq        uint64
+	logSeq     uint64 // last durable-log position applied
 	nextEvent  int64
 	pc         profileCols
 	ec         eventCols
@@ -104,6 +105,7 @@ func (w *Workspace) Snapshot() *Snapshot { return w.snap.Load() }
 type Snapshot struct {
 	Workspace  string
 	Seq        uint64 // sequence of the last applied batch
+	LogSeq     uint64 // durable-log position of the last applied batch (ApplyLogged)
 	Profiles   *table.Snapshot
 	Events     *table.Snapshot
 	Identities *table.Snapshot
@@ -142,6 +144,7 @@ func (w *Workspace) publish() {
 	w.snap.Store(&Snapshot{
 		Workspace:  w.name,
 		Seq:        w.seq,
+		LogSeq:     w.logSeq,
 		Profiles:   w.profiles.Publish(),
 		Events:     w.events.Publish(),
 		Identities: w.identities.Publish(),

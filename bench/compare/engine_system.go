@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"sort"
 	"time"
 
 	"github.com/cohortdb/cohort/bench/gen"
@@ -29,7 +32,45 @@ func newEngineSystem(ctx context.Context, d *gen.Dataset, p params, threads int)
 	if err := load.Workspace(ctx, w, d, nil); err != nil {
 		return nil, err
 	}
+	logMemory(w)
 	return &engineSystem{ws: w, p: p, now: time.UnixMicro(p.Now)}, nil
+}
+
+// logMemory reports the engine's own accounting: bytes per profile and per
+// event, and the largest columns.
+func logMemory(w *engine.Workspace) {
+	mem := w.Memory()
+	s := w.Snapshot()
+	total := func(m map[string]int64) (n int64) {
+		for _, b := range m {
+			n += b
+		}
+		return n
+	}
+	pb, eb := total(mem[engine.Profiles]), total(mem[engine.Events])
+	slog.Info("engine memory",
+		"profiles_bytes", pb, "bytes_per_profile", float64(pb)/float64(max(s.Profiles.Live, 1)),
+		"events_bytes", eb, "bytes_per_event", float64(eb)/float64(max(s.Events.Live, 1)),
+		"identities_bytes", total(mem[engine.Identities]))
+	for _, t := range []string{engine.Profiles, engine.Events} {
+		for col, b := range mem[t] {
+			slog.Debug("engine column memory", "table", t, "column", col, "bytes", b)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "engine memory: %.1f bytes/profile (%d profiles), %.1f bytes/event (%d events)\n",
+		float64(pb)/float64(max(s.Profiles.Live, 1)), s.Profiles.Live, float64(eb)/float64(max(s.Events.Live, 1)), s.Events.Live)
+	for _, t := range []string{engine.Profiles, engine.Events} {
+		cols := make([]string, 0, len(mem[t]))
+		for c := range mem[t] {
+			cols = append(cols, c)
+		}
+		sort.Slice(cols, func(i, j int) bool { return mem[t][cols[i]] > mem[t][cols[j]] })
+		fmt.Fprintf(os.Stderr, "  %s:", t)
+		for _, c := range cols {
+			fmt.Fprintf(os.Stderr, " %s=%.1f", c, float64(mem[t][c])/float64(max(map[string]int64{engine.Profiles: s.Profiles.Live, engine.Events: s.Events.Live}[t], 1)))
+		}
+		fmt.Fprintln(os.Stderr)
+	}
 }
 
 func (e *engineSystem) name() string { return "cohort" }

@@ -29,8 +29,11 @@ func NewDictionary() *Dictionary {
 // Len returns the number of entries.
 func (d *Dictionary) Len() int { return len(d.offsets) - 1 }
 
-// View returns an immutable view of the current entries.
+// View returns an immutable view of the current entries. Safe for
+// concurrent use with the writer.
 func (d *Dictionary) View() DictView {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	n := len(d.offsets) - 1
 	return DictView{data: d.data[:d.offsets[n]], offsets: d.offsets[:n+1], dict: d}
 }
