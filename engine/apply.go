@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -532,5 +531,3 @@ func (w *Workspace) compactProfiles(n int) {
 		}
 	}
 }
-
-var _ = errors.Is

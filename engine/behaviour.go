@@ -143,17 +143,20 @@ func combine(agg AggFunc, acc, x float64, have bool) float64 {
 
 type counter interface{ uint8 | uint32 }
 
-// countDid counts the selected events per canonical person. Each worker has
-// a dense saturating counter array plus the list of persons it touched, so
-// merging and testing cost O(persons with events), not O(all persons), and
-// uint8 counters (for N < 255) keep the array small enough for the cache.
+// bucketBits sets the person range of one counting bucket: 64Ki persons, so
+// a bucket's counters (64 KiB of uint8) stay in L1/L2 while it is counted.
+const bucketBits = 16
+
+// countDid counts the selected events per canonical person without random
+// access into a person-sized array: the scan appends each matching event's
+// canonical person to a per-worker bucket by person range (sequential
+// writes), then each bucket is counted in a small cache-resident array and
+// compared with N. Work is O(matching events) after the scan, not
+// O(persons), and needs no merge of per-worker arrays.
 func countDid[C counter](ctx context.Context, chunks []*column.Chunk, prog *expr.Program, scratch []*expr.Scratch,
 	personCol *column.ColumnDef, graph *identity.View, n int, d Did) (column.Bitmap, error) {
-	type state struct {
-		counts  []C
-		touched []uint32
-	}
-	ws := make([]state, len(scratch))
+	nb := n>>bucketBits + 1
+	buckets := make([][][]uint32, len(scratch)) // worker → bucket → persons
 	err := parallelChunks(ctx, chunks, func(w int, c *column.Chunk) error {
 		bp := bitmapPool.Get().(*column.Bitmap)
 		sel := bp.Resize(c.Rows)
@@ -162,108 +165,111 @@ func countDid[C counter](ctx context.Context, chunks []*column.Chunk, prog *expr
 		if !sel.Any() {
 			return nil
 		}
-		st := &ws[w]
-		if st.counts == nil {
-			st.counts = make([]C, n)
+		if buckets[w] == nil {
+			buckets[w] = make([][]uint32, nb)
 		}
-		st.touched = countPersons(c.Col(personCol.Index), sel, graph, st.counts, st.touched)
+		collectPersons(c.Col(personCol.Index), sel, graph, buckets[w])
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot evaluate did %q: %w", d.Event, err)
 	}
-	// Fold every worker into the first one that counted anything.
-	var acc *state
-	for i := range ws {
-		st := &ws[i]
-		if st.counts == nil {
-			continue
-		}
-		if acc == nil {
-			acc = st
-			continue
-		}
-		for _, p := range st.touched {
-			a := acc.counts[p]
-			if a == 0 {
-				acc.touched = append(acc.touched, p)
-			}
-			sum := a + st.counts[p]
-			if sum < a { // saturate
-				sum = ^C(0)
-			}
-			acc.counts[p] = sum
-		}
-	}
 	out := column.NewBitmap(n)
-	if compareFloat(0, d.Op, d.N) {
-		// Persons without a matching event qualify too.
+	zero := compareFloat(0, d.Op, d.N)
+	if zero {
+		// Persons without a matching event qualify too; buckets below
+		// clear those whose count fails.
 		for p := 1; p < n; p++ {
 			if graph.Canonical(uint32(p)) == uint32(p) {
 				out.Set(p)
 			}
 		}
 	}
-	if acc == nil {
-		return out, nil
+	// Buckets cover disjoint word ranges of out, so workers need no locks.
+	bucketIdx := make([]*column.Chunk, nb) // parallelChunks hands out items; only the index matters
+	for i := range bucketIdx {
+		bucketIdx[i] = &column.Chunk{Slot: i}
 	}
-	for _, p := range acc.touched {
-		if compareFloat(float64(acc.counts[p]), d.Op, d.N) {
-			out.Set(int(p))
-		} else {
-			out.Clear(int(p))
+	counts := make([][]C, len(scratch))
+	err = parallelChunks(ctx, bucketIdx, func(w int, bc *column.Chunk) error {
+		b := bc.Slot
+		if counts[w] == nil {
+			counts[w] = make([]C, 1<<bucketBits)
 		}
+		cnt := counts[w]
+		for _, wb := range buckets {
+			if wb == nil {
+				continue
+			}
+			for _, q := range wb[b] {
+				i := q & (1<<bucketBits - 1)
+				if c := cnt[i]; c != ^C(0) {
+					cnt[i] = c + 1
+				}
+			}
+		}
+		for _, wb := range buckets {
+			if wb == nil {
+				continue
+			}
+			for _, q := range wb[b] {
+				i := q & (1<<bucketBits - 1)
+				c := cnt[i]
+				if c == 0 {
+					continue // already decided
+				}
+				cnt[i] = 0
+				if compareFloat(float64(c), d.Op, d.N) {
+					out.Set(int(q))
+				} else if zero {
+					out.Clear(int(q))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot evaluate did %q: %w", d.Event, err)
 	}
 	return out, nil
 }
 
-// countPersons adds one per selected event to its canonical person's
-// saturating counter and appends persons seen for the first time to touched.
-func countPersons[C counter](pv *column.Vec, sel column.Bitmap, g *identity.View, counts []C, touched []uint32) []uint32 {
+// collectPersons appends the canonical person of every selected event to
+// the bucket of its person range.
+func collectPersons(pv *column.Vec, sel column.Bitmap, g *identity.View, buckets [][]uint32) {
 	if pv == nil {
-		return touched
+		return
 	}
 	if pv.Pos == nil && pv.Valid == nil {
 		switch pv.Width {
 		case 8:
-			return countDense(pv.U8, pv.Base, pv.Scale, sel, g, counts, touched)
+			collectDense(pv.U8, pv.Base, pv.Scale, sel, g, buckets)
 		case 16:
-			return countDense(pv.U16, pv.Base, pv.Scale, sel, g, counts, touched)
+			collectDense(pv.U16, pv.Base, pv.Scale, sel, g, buckets)
 		case 32:
-			return countDense(pv.U32, pv.Base, pv.Scale, sel, g, counts, touched)
+			collectDense(pv.U32, pv.Base, pv.Scale, sel, g, buckets)
 		default:
-			return countDense(pv.U64, pv.Base, pv.Scale, sel, g, counts, touched)
+			collectDense(pv.U64, pv.Base, pv.Scale, sel, g, buckets)
 		}
+		return
 	}
 	for r := sel.Next(0); r >= 0; r = sel.Next(r + 1) {
 		if p, ok := pv.Int(r); ok {
-			touched = bump(counts, g.Canonical(uint32(p)), touched)
+			q := g.Canonical(uint32(p))
+			buckets[q>>bucketBits] = append(buckets[q>>bucketBits], q)
 		}
 	}
-	return touched
 }
 
-func bump[C counter](counts []C, q uint32, touched []uint32) []uint32 {
-	c := counts[q]
-	if c == 0 {
-		touched = append(touched, q)
-	}
-	if c != ^C(0) {
-		counts[q] = c + 1
-	}
-	return touched
-}
-
-func countDense[T uint8 | uint16 | uint32 | uint64, C counter](vals []T, base, scale int64, sel column.Bitmap, g *identity.View, counts []C, touched []uint32) []uint32 {
+func collectDense[T uint8 | uint16 | uint32 | uint64](vals []T, base, scale int64, sel column.Bitmap, g *identity.View, buckets [][]uint32) {
 	for wi, w := range sel {
 		b := wi << 6
 		for w != 0 {
-			p := base + scale*int64(vals[b+bitsTrailing(w)])
-			touched = bump(counts, g.Canonical(uint32(p)), touched)
+			q := g.Canonical(uint32(base + scale*int64(vals[b+bitsTrailing(w)])))
+			buckets[q>>bucketBits] = append(buckets[q>>bucketBits], q)
 			w &= w - 1
 		}
 	}
-	return touched
 }
 
 func compareFloat(x float64, op expr.Op, n float64) bool {

@@ -299,3 +299,32 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+func TestStringListAndSparseAttributes(t *testing.T) {
+	w := NewWorkspace("t", identity.DefaultRules())
+	var ops []Op
+	for i := 0; i < 2*column.ChunkRows+10; i++ {
+		var traits []Field
+		if i%1000 == 0 { // a sparse attribute: 0.1% of profiles
+			traits = append(traits, f("tags", column.StringList([]string{"vip", "beta" + itoa(i%3)})))
+		}
+		traits = append(traits, f("n", column.Int(int64(i))))
+		ops = append(ops, identify(time.Duration(i), []identity.ID{uid(itoa(i))}, traits...))
+	}
+	mustApply(t, w, ops...)
+	s := w.Snapshot()
+	if n := count(t, s, Profiles, Where{expr.Contains{Col: "tags", Val: expr.Lit(column.String("beta0"))}}); n != 44 {
+		t.Errorf("profiles tagged beta0 = %d, want 44", n)
+	}
+	if n := count(t, s, Profiles, Where{expr.IsNull{Col: "tags", Not: true}}); n != 132 {
+		t.Errorf("profiles with tags = %d, want 132", n)
+	}
+	mem := w.Memory()[Profiles]
+	if perRow := float64(mem["tags"]) / float64(s.Profiles.Live); perRow > 0.5 {
+		t.Errorf("a 0.1%%-dense attribute costs %.2f bytes per profile; sparse columns must cost almost nothing", perRow)
+	}
+	r, err := w.Apply(context.Background(), []Op{identify(time.Hour, []identity.ID{uid("x")}, f("tags", column.String("vip")))})
+	if err != nil || len(r.Rejected) != 1 || !strings.Contains(r.Rejected[0].Error(), "expected string_list, given string") {
+		t.Errorf("string into a string_list attribute: %+v %v", r, err)
+	}
+}

@@ -131,3 +131,8 @@ func (v DictView) Code(s string) (uint32, bool) {
 	}
 	return c, true
 }
+
+// Raw returns the view's concatenated string bytes and offsets (string i is
+// data[offsets[i]:offsets[i+1]]), for kernels that scan a whole dictionary.
+// Both are read-only.
+func (v DictView) Raw() (data []byte, offsets []uint64) { return v.data, v.offsets }

@@ -2,7 +2,6 @@ package column
 
 import (
 	"math"
-	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -499,11 +498,6 @@ func (v *Vec) arrowArrays() []arrow.Array {
 	}
 	return out
 }
-
-// lowMask returns a mask of the low n bits.
-func lowMask(n uint) uint64 { return (uint64(1) << n) - 1 }
-
-var _ = bits.Len64
 
 // Value decodes row of v into a Value, resolving string codes with def's
 // dictionary. A nil v is NULL.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -182,7 +183,11 @@ func (c *compiler) compile(e Expr, neg bool) (node, error) {
 			return node{}, fmt.Errorf("cannot compile predicate on column %q: LIKE needs a string column, not %s: %w", d.Name, d.Type, ErrType)
 		}
 		p := parseLike(e.Pattern, e.Fold)
-		return codeSet(d, c.view(d), p.match, neg != e.Not), nil
+		view := c.view(d)
+		if tab, ok := likeCodeSet(view, &p); ok {
+			return codeTabNode(d, tab, neg != e.Not), nil
+		}
+		return codeSet(d, view, p.match, neg != e.Not), nil
 	case Contains:
 		d, err := c.column(e.Col)
 		if err != nil {
@@ -739,6 +744,25 @@ func newCodeTab(n int) []uint64 {
 		w = 1024
 	}
 	return make([]uint64, w)
+}
+
+// codeTabNode turns a code bitset into the cheapest node: constant, one
+// code, or a set.
+func codeTabNode(d *column.ColumnDef, tab []uint64, neg bool) node {
+	count, last := 0, 0
+	for i, w := range tab {
+		if w != 0 {
+			count += bits.OnesCount64(w)
+			last = i<<6 + 63 - bits.LeadingZeros64(w)
+		}
+	}
+	switch count {
+	case 0:
+		return constLeaf(d, false, neg)
+	case 1:
+		return node{kind: kRange, col: d.Index, lo: int64(last), hi: int64(last), neg: neg}
+	}
+	return node{kind: kCodes, col: d.Index, tab: tab, neg: neg}
 }
 
 // codeSet evaluates match over every string of the view once.

@@ -47,6 +47,7 @@ type Graph struct {
 
 	// per person id (index 0 unused)
 	canon   column.Paged[uint32]   // canonical person, flat
+	merged  column.Paged[uint64]   // bitmap: person was merged into another (canon != self)
 	idHead  column.Paged[uint32]   // code+1 of an identifier of a canonical person, 0 none
 	memNext column.Paged[uint32]   // circular list of a merged group's persons
 	counts  []column.Paged[uint32] // per slot: identifiers of that type held by a canonical person
@@ -90,6 +91,7 @@ func NewGraph(r Rules) *Graph {
 	g.gcounts = make([]int, len(g.slots))
 	// person 0 is "none"
 	g.canon.Append(0)
+	g.merged.Append(0)
 	g.idHead.Append(0)
 	g.memNext.Append(0)
 	for i := range g.counts {
@@ -161,7 +163,7 @@ func (g *Graph) Members(p uint32) []uint32 {
 func (g *Graph) Bytes() int64 {
 	n := g.dict.Bytes()
 	n += g.idPerson.Bytes(4) + g.idNext.Bytes(4)
-	n += g.canon.Bytes(4) + g.idHead.Bytes(4) + g.memNext.Bytes(4)
+	n += g.merged.Bytes(8) + g.canon.Bytes(4) + g.idHead.Bytes(4) + g.memNext.Bytes(4)
 	for i := range g.counts {
 		n += g.counts[i].Bytes(4)
 	}
@@ -235,6 +237,9 @@ func (g *Graph) newPerson() (uint32, error) {
 	}
 	p := uint32(n)
 	g.canon.Append(p)
+	if p&63 == 0 {
+		g.merged.Append(0)
+	}
 	g.idHead.Append(0)
 	g.memNext.Append(p)
 	for i := range g.counts {
@@ -294,6 +299,7 @@ func (g *Graph) merge(into, from uint32) {
 	m := from
 	for {
 		g.canon.Set(int(m), into)
+		g.merged.Set(int(m>>6), g.merged.Get(int(m>>6))|1<<(m&63))
 		m = g.memNext.Get(int(m))
 		if m == from {
 			break

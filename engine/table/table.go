@@ -252,8 +252,8 @@ func (t *Table) Publish() *Snapshot {
 	return s
 }
 
-// Bytes reports memory per column name plus "_deletes" for delete bitmaps
-// and "_dictionary:<col>" entries for dictionaries.
+// Bytes reports memory per column name (its vectors and dictionary) plus
+// "_deletes" for delete bitmaps.
 func (t *Table) Bytes() map[string]int64 {
 	m := make(map[string]int64, len(t.schema.Cols)+1)
 	add := func(c *column.Chunk) {
