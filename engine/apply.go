@@ -52,6 +52,7 @@ func (w *Workspace) ApplyLogged(ctx context.Context, ops []Op, logSeq uint64) (R
 		w.scratch.seen = make(map[uint32]seenRange)
 	}
 	for i := range ops {
+		w.source = ops[i].Source
 		if err := w.applyOne(&ops[i], &res); err != nil {
 			res.Rejected = append(res.Rejected, OpError{Index: i, Err: err})
 			continue
@@ -60,6 +61,10 @@ func (w *Workspace) ApplyLogged(ctx context.Context, ops []Op, logSeq uint64) (R
 	}
 	w.flushSeen()
 	w.compactProfiles(1)
+	if w.onChanges != nil && len(w.changes) > 0 {
+		w.onChanges(w.changes)
+		w.changes = w.changes[:0]
+	}
 	w.seq++
 	res.Seq = w.seq
 	w.publish()
@@ -367,6 +372,9 @@ func (w *Workspace) rewrite(p uint32, defs []*column.ColumnDef, vals []column.Va
 	for i, d := range defs {
 		if old == 0 && d == w.pc.created {
 			continue
+		}
+		if w.onChanges != nil {
+			w.recordChange(p, old, d, vals[i], at)
 		}
 		t.Set(d, vals[i])
 	}

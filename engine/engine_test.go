@@ -328,3 +328,23 @@ func TestStringListAndSparseAttributes(t *testing.T) {
 		t.Errorf("string into a string_list attribute: %+v %v", r, err)
 	}
 }
+
+func TestOnChangesReportsAttributeHistory(t *testing.T) {
+	w := NewWorkspace("t", identity.DefaultRules())
+	var got []Change
+	w.OnChanges(func(cs []Change) { got = append(got, cs...) })
+	mustApply(t, w,
+		Op{Kind: OpIdentify, IDs: []identity.ID{uid("1")}, At: us(0), Source: "m1", Traits: []Field{f("plan", column.String("free")), f("age", column.Int(30))}},
+		Op{Kind: OpTrack, IDs: []identity.ID{uid("1")}, At: us(time.Minute), Event: "e"},
+		Op{Kind: OpIdentify, IDs: []identity.ID{uid("1")}, At: us(2 * time.Minute), Source: "m2", Traits: []Field{f("plan", column.String("pro")), f("age", column.Int(30))}},
+	)
+	want := []string{`plan NULL -> "free" m1`, `age NULL -> 30 m1`, `plan "free" -> "pro" m2`}
+	if len(got) != len(want) {
+		t.Fatalf("changes = %+v", got)
+	}
+	for i, c := range got {
+		if s := c.Attribute + " " + c.Old.String() + " -> " + c.New.String() + " " + c.Source; s != want[i] {
+			t.Errorf("change %d = %s, want %s", i, s, want[i])
+		}
+	}
+}

@@ -51,6 +51,9 @@ type Workspace struct {
 	ec         eventCols
 	ic         identityCols
 	scratch    applyScratch
+	source     string         // message id of the op being applied
+	onChanges  func([]Change) // profile_history sink; nil when history is off
+	changes    []Change
 
 	snap atomic.Pointer[Snapshot]
 }
