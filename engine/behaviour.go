@@ -9,6 +9,7 @@ import (
 	"github.com/cohortdb/cohort/engine/column"
 	"github.com/cohortdb/cohort/engine/expr"
 	"github.com/cohortdb/cohort/engine/identity"
+	"github.com/cohortdb/cohort/engine/table"
 )
 
 // persons evaluates a behavioural predicate into a bitmap of canonical
@@ -17,20 +18,27 @@ import (
 // per-worker dense arrays, then one pass comparing with N.
 func (s *Snapshot) persons(ctx context.Context, d Did, now time.Time) (column.Bitmap, error) {
 	ev := s.Events
-	conj := expr.And{}
-	if d.Event != "" {
-		conj = append(conj, expr.Cmp{Col: ColName, Op: expr.Eq, Val: expr.Lit(column.String(d.Event))})
-	}
+	// rest is the predicate without the event name: the postings path
+	// already selected the event's rows and need not test the name again.
+	rest := expr.And{}
 	if d.Since != nil {
-		conj = append(conj, expr.Cmp{Col: ColTS, Op: expr.Ge, Val: d.Since})
+		rest = append(rest, expr.Cmp{Col: ColTS, Op: expr.Ge, Val: d.Since})
 	}
 	if d.Until != nil {
-		conj = append(conj, expr.Cmp{Col: ColTS, Op: expr.Lt, Val: d.Until})
+		rest = append(rest, expr.Cmp{Col: ColTS, Op: expr.Lt, Val: d.Until})
 	}
 	if d.Where != nil {
-		conj = append(conj, d.Where)
+		rest = append(rest, d.Where)
+	}
+	conj := rest
+	if d.Event != "" {
+		conj = append(expr.And{expr.Cmp{Col: ColName, Op: expr.Eq, Val: expr.Lit(column.String(d.Event))}}, rest...)
 	}
 	prog, err := expr.Compile(conj, ev.Schema, now)
+	if err != nil {
+		return nil, fmt.Errorf("cannot compile behavioural predicate on %q: %w", d.Event, err)
+	}
+	restProg, err := expr.Compile(rest, ev.Schema, now)
 	if err != nil {
 		return nil, fmt.Errorf("cannot compile behavioural predicate on %q: %w", d.Event, err)
 	}
@@ -51,6 +59,7 @@ func (s *Snapshot) persons(ctx context.Context, d Did, now time.Time) (column.Bi
 			return nil, fmt.Errorf("cannot aggregate events.%s: %s is not numeric", d.Prop, prop.Type)
 		}
 	}
+	sel := newEventSelector(ev, d.Event, prog, restProg)
 	workers := Workers()
 	scratch := make([]*expr.Scratch, workers)
 	for i := range scratch {
@@ -61,21 +70,22 @@ func (s *Snapshot) persons(ctx context.Context, d Did, now time.Time) (column.Bi
 	switch agg {
 	case AggCount:
 		if d.N < 255 {
-			out, err = countDid[uint8](ctx, ev.Chunks, prog, scratch, personCol, graph, n, d)
+			out, err = countDid[uint8](ctx, ev.Chunks, sel, scratch, personCol, graph, n, d)
 		} else {
-			out, err = countDid[uint32](ctx, ev.Chunks, prog, scratch, personCol, graph, n, d)
+			out, err = countDid[uint32](ctx, ev.Chunks, sel, scratch, personCol, graph, n, d)
 		}
 		if err != nil {
 			return nil, err
 		}
 	default:
+		evSel := sel
 		sums := make([][]float64, workers)
 		seen := make([]column.Bitmap, workers)
 		err = parallelChunks(ctx, ev.Chunks, func(w int, c *column.Chunk) error {
 			bp := bitmapPool.Get().(*column.Bitmap)
 			sel := bp.Resize(c.Rows)
 			defer func() { *bp = sel; bitmapPool.Put(bp) }()
-			prog.Eval(c, sel, scratch[w])
+			evSel.eval(c, sel, scratch[w])
 			if !sel.Any() {
 				return nil
 			}
@@ -141,6 +151,51 @@ func combine(agg AggFunc, acc, x float64, have bool) float64 {
 	return acc + x
 }
 
+// eventSelector selects a chunk's events for a behavioural predicate. When
+// the predicate names an event, sealed chunks start from the name column's
+// postings (the rows of that event) and test only those rows, instead of
+// scanning every event name of the chunk.
+type eventSelector struct {
+	prog    *expr.Program // the whole predicate
+	rest    *expr.Program // the predicate without the event name
+	nameIdx int
+	code    uint32
+	indexed bool
+}
+
+// eventPostings switches the postings path on; benchmarks turn it off to
+// compare with the plain scan.
+var eventPostings = true
+
+func newEventSelector(ev *table.Snapshot, event string, prog, rest *expr.Program) eventSelector {
+	s := eventSelector{prog: prog, rest: rest}
+	if event == "" || !eventPostings {
+		return s
+	}
+	if d, ok := ev.Schema.Lookup(ColName); ok && d.Dict != nil {
+		if code, ok := d.Dict.Code(event); ok {
+			s.nameIdx, s.code, s.indexed = d.Index, code, true
+		}
+	}
+	return s
+}
+
+func (s eventSelector) eval(c *column.Chunk, sel column.Bitmap, scratch *expr.Scratch) {
+	if s.indexed {
+		if p := c.Col(s.nameIdx).Postings(); p != nil {
+			if rows := p.Rows(s.code); len(rows) < c.Rows/4 {
+				clear(sel)
+				for _, r := range rows {
+					sel[r>>6] |= 1 << (r & 63)
+				}
+				s.rest.EvalWithin(c, sel, scratch)
+				return
+			}
+		}
+	}
+	s.prog.Eval(c, sel, scratch)
+}
+
 type counter interface{ uint8 | uint32 }
 
 // bucketBits sets the person range of one counting bucket: 64Ki persons, so
@@ -153,7 +208,7 @@ const bucketBits = 16
 // writes), then each bucket is counted in a small cache-resident array and
 // compared with N. Work is O(matching events) after the scan, not
 // O(persons), and needs no merge of per-worker arrays.
-func countDid[C counter](ctx context.Context, chunks []*column.Chunk, prog *expr.Program, scratch []*expr.Scratch,
+func countDid[C counter](ctx context.Context, chunks []*column.Chunk, evSel eventSelector, scratch []*expr.Scratch,
 	personCol *column.ColumnDef, graph *identity.View, n int, d Did) (column.Bitmap, error) {
 	nb := n>>bucketBits + 1
 	buckets := make([][][]uint32, len(scratch)) // worker → bucket → persons
@@ -161,7 +216,7 @@ func countDid[C counter](ctx context.Context, chunks []*column.Chunk, prog *expr
 		bp := bitmapPool.Get().(*column.Bitmap)
 		sel := bp.Resize(c.Rows)
 		defer func() { *bp = sel; bitmapPool.Put(bp) }()
-		prog.Eval(c, sel, scratch[w])
+		evSel.eval(c, sel, scratch[w])
 		if !sel.Any() {
 			return nil
 		}

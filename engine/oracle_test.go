@@ -90,7 +90,11 @@ func TestEngineAgainstModel(t *testing.T) {
 			perUser := map[int]int{}
 			spent := map[int]float64{}
 			uninstalled := map[int]bool{}
+			bigBuys := map[int]int{}
 			for _, e := range events {
+				if e.name == "purchase" && e.amount > 100 {
+					bigBuys[e.user]++
+				}
 				if e.name == "purchase" && e.ts >= since {
 					perUser[e.user]++
 					spent[e.user] += e.amount
@@ -99,8 +103,14 @@ func TestEngineAgainstModel(t *testing.T) {
 					uninstalled[e.user] = true
 				}
 			}
-			var wantProfile, wantDid, wantCombined, wantSum int64
+			var wantProfile, wantDid, wantCombined, wantSum, wantBig, wantAtMost int64
 			for u, p := range profiles {
+				if bigBuys[u] >= 2 {
+					wantBig++
+				}
+				if perUser[u] <= 1 {
+					wantAtMost++
+				}
 				prof := p.hasCtry && p.country == ctry && p.hasAge && p.age > minAge
 				did := float64(perUser[u]) >= n
 				if prof {
@@ -139,6 +149,14 @@ func TestEngineAgainstModel(t *testing.T) {
 				t.Fatalf("batch %d: combined: got %d, want %d", batch, got, wantCombined)
 			}
 			sum := Did{Event: "purchase", Since: expr.TimeOffset{Offset: -window}, Agg: AggSum, Prop: "amount", Op: expr.Gt, N: 150}
+			big := Did{Event: "purchase", Where: expr.Cmp{Col: "amount", Op: expr.Gt, Val: expr.Lit(column.Float(100))}, Op: expr.Ge, N: 2}
+			if got := q(big); got != wantBig {
+				t.Fatalf("batch %d: did purchase with amount > 100 at least twice: got %d, want %d", batch, got, wantBig)
+			}
+			atMost := Did{Event: "purchase", Since: expr.TimeOffset{Offset: -window}, Op: expr.Le, N: 1}
+			if got := q(atMost); got != wantAtMost {
+				t.Fatalf("batch %d: did purchase at most once (zero included): got %d, want %d", batch, got, wantAtMost)
+			}
 			if got := q(sum); got != wantSum {
 				t.Fatalf("batch %d: sum(amount) > 150: got %d, want %d", batch, got, wantSum)
 			}

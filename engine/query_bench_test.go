@@ -65,14 +65,22 @@ func BenchmarkQuery(b *testing.B) {
 			}
 		}
 	})
-	b.Run("Q4-did-purchase-3x-30d", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.Count(ctx, Query{Table: Profiles, Where: q4, Now: now}); err != nil {
-				b.Fatal(err)
-			}
+	for _, postings := range []bool{true, false} {
+		name := "Q4-did-purchase-3x-30d/postings"
+		if !postings {
+			name = "Q4-did-purchase-3x-30d/scan"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			eventPostings = postings
+			defer func() { eventPostings = true }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Count(ctx, Query{Table: Profiles, Where: q4, Now: now}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("aggregate-sum-avg-by-plan", func(b *testing.B) {
 		b.ReportAllocs()
 		q := AggQuery{Query: Query{Table: Profiles, Now: now}, GroupBy: []string{"plan"},

@@ -2,6 +2,7 @@ package column
 
 import (
 	"math"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -48,6 +49,8 @@ type Vec struct {
 	MaxF   float64
 	NonNil int // number of non-null values
 	Arrays []arrow.Array
+
+	postings atomic.Pointer[Postings] // built on demand (postings.go)
 }
 
 // Sparse reports whether the vector stores only its non-null rows.
@@ -149,7 +152,11 @@ func (v *Vec) Bytes() int64 {
 	if v == nil {
 		return 0
 	}
-	return int64(len(v.Pos))*2 + int64(len(v.Valid))*8 + int64(len(v.U8)) + int64(len(v.U16))*2 +
+	var idx int64
+	if p := v.postings.Load(); p != nil {
+		idx = p.Bytes()
+	}
+	return idx + int64(len(v.Pos))*2 + int64(len(v.Valid))*8 + int64(len(v.U8)) + int64(len(v.U16))*2 +
 		int64(len(v.U32))*4 + int64(len(v.U64))*8 + int64(len(v.F64))*8 + int64(len(v.Bits))*8 + int64(len(v.Off))*4
 }
 
@@ -277,11 +284,20 @@ func (b *Builder) AppendList(codes []uint32) {
 // any bitmap word it would later change.
 func (b *Builder) View(n int) *Vec {
 	b.PadTo(n)
-	if b.nn == 0 {
+	nn := b.nn
+	if n < b.n { // a prefix: count only its values (SealVec trusts NonNil)
+		nn = 0
+		for r := 0; r < n; r++ {
+			if b.valid.Get(r) {
+				nn++
+			}
+		}
+	}
+	if nn == 0 {
 		return nil
 	}
 	w := Words(n)
-	v := &Vec{Type: b.Type, N: n, Valid: b.valid[:w:w], NonNil: b.nn, Scale: 1}
+	v := &Vec{Type: b.Type, N: n, Valid: b.valid[:w:w], NonNil: nn, Scale: 1}
 	b.vshr = true
 	switch b.Type {
 	case TypeInt, TypeTimestamp:

@@ -459,3 +459,26 @@ func bitAt(bits column.Bitmap, x int64) uint64 {
 // NewScratch returns an empty Scratch; buffers are allocated on first use
 // and reused afterwards.
 func NewScratch() *Scratch { return &Scratch{} }
+
+// EvalWithin narrows out, which holds candidate rows of c chosen by the
+// caller (e.g. from an index), to those that satisfy the program and are
+// not deleted. Candidates are tested only where they are set once they are
+// sparse, so an index that yields few rows saves the dense scan.
+func (p *Program) EvalWithin(c *column.Chunk, out column.Bitmap, scratch *Scratch) {
+	nw := column.Words(c.Rows)
+	if len(out) < nw {
+		panic("BUG: expr: output bitmap shorter than the chunk")
+	}
+	out = out[:nw]
+	if c.Rows == 0 {
+		return
+	}
+	if c.Del != nil {
+		out.AndNot(c.Del)
+	}
+	md := mAnd
+	if out.Count() < c.Rows/refineDiv {
+		md = mRefine
+	}
+	p.eval(&p.root, c, out, md, scratch, 0)
+}
