@@ -15,7 +15,7 @@ RUN_ARGS ?=
 BENCH_ARGS ?= -profiles 10000000 -events 100000000
 FUZZTIME ?= 30s
 
-.PHONY: all build run test lint vet fmt-check generate bench fuzz clean
+.PHONY: all build run test lint vet fmt-check generate generate-check bench fuzz clean
 
 all: build
 
@@ -37,8 +37,18 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# Regenerates api/ (protoc + plugins at the versions pinned in api/gen.sh,
+# installed into bin/tools; protoc: apt-get install protobuf-compiler),
+# then runs go generate.
 generate:
+	api/gen.sh --install
 	$(GO) generate ./...
+
+# Fails if the committed api/ code differs from a fresh generation, or if
+# a pinned tool is missing (instead of skipping as plain `make test` does).
+generate-check:
+	api/gen.sh --install -o "$$(mktemp -d)"
+	COHORT_REQUIRE_GENERATE=1 $(GO) test -count=1 -run '^TestGeneratedFresh$$' ./api/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/...

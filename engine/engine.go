@@ -19,9 +19,10 @@ type Options struct {
 
 // Engine holds the workspaces of one node.
 type Engine struct {
-	opts Options
-	mu   sync.RWMutex
-	ws   map[string]*Workspace
+	opts     Options
+	mu       sync.RWMutex
+	ws       map[string]*Workspace
+	onCreate func(*Workspace) // see OnCreate (restore.go)
 }
 
 // New returns an engine with no workspaces.
@@ -46,6 +47,9 @@ func (e *Engine) CreateWorkspace(name string) (*Workspace, error) {
 		return nil, fmt.Errorf("cannot create workspace %q: it exists", name)
 	}
 	w := NewWorkspace(name, *e.opts.Rules)
+	if e.onCreate != nil {
+		e.onCreate(w)
+	}
 	e.ws[name] = w
 	return w, nil
 }

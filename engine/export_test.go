@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,17 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 			want, err := enginetest.Dump(ctx, w, pool)
 			if err != nil {
 				t.Fatal(err)
+			}
+
+			if n >= 3000 {
+				var merges, suppressed int
+				for _, l := range want {
+					merges += btoi(strings.HasPrefix(l, "merge "))
+					suppressed += btoi(strings.HasPrefix(l, "suppressed "))
+				}
+				if merges == 0 || suppressed == 0 {
+					t.Fatalf("random workload too tame: %d merges, %d suppressed identifiers", merges, suppressed)
+				}
 			}
 
 			e2 := engine.New(engine.Options{})
@@ -106,4 +118,11 @@ func TestRestoreRejectsInconsistentExports(t *testing.T) {
 	if _, err := rs.Finish(); err == nil {
 		t.Fatal("Finish after an error succeeded")
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cohortdb/cohort/engine/column"
 	"github.com/cohortdb/cohort/engine/identity"
@@ -25,16 +26,38 @@ type ColumnSpec struct {
 //	r.Suppressed(id)                    // erased identifiers
 //	w, err := r.Finish()                // checks, publishes, installs
 //
-// The first error sticks: every later call returns it. A Restorer is not
-// safe for concurrent use.
+// The first error sticks: every later call returns it. Different tables
+// (Columns and Row of profiles, events, identities) and the graph (Merge,
+// Identifier, Suppressed, Detached, ID) may be restored concurrently, one
+// goroutine each; NewRestorer and Build/Finish may not overlap anything.
 type Restorer struct {
 	e    *Engine
 	w    *Workspace
 	c    Counters
 	g    *identity.Restorer
-	cols map[string]bool
-	rows int64
-	err  error
+	cols [3]bool  // by tableIndex; each written only by its table's goroutine
+	rows [3]int64 // rows restored, by tableIndex
+	err  atomic.Pointer[error]
+}
+
+func tableIndex(name string) int {
+	switch name {
+	case Profiles:
+		return 0
+	case Events:
+		return 1
+	case Identities:
+		return 2
+	}
+	return -1
+}
+
+// failed returns the sticky error, if any.
+func (r *Restorer) failed() error {
+	if p := r.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // NewRestorer starts restoring workspace name with the given counters,
@@ -46,7 +69,7 @@ func (e *Engine) NewRestorer(name string, c Counters) (*Restorer, error) {
 	if c.Persons < 0 || c.NextEvent < 1 {
 		return nil, fmt.Errorf("cannot restore workspace %s: bad counters %+v", name, c)
 	}
-	r := &Restorer{e: e, w: NewWorkspace(name, *e.opts.Rules), c: c, g: identity.NewRestorer(*e.opts.Rules), cols: map[string]bool{}}
+	r := &Restorer{e: e, w: NewWorkspace(name, *e.opts.Rules), c: c, g: identity.NewRestorer(*e.opts.Rules)}
 	if err := r.g.Persons(c.Persons); err != nil {
 		return nil, fmt.Errorf("cannot restore workspace %s: %w", name, err)
 	}
@@ -57,10 +80,11 @@ func (e *Engine) NewRestorer(name string, c Counters) (*Restorer, error) {
 }
 
 func (r *Restorer) fail(format string, args ...any) error {
-	if r.err == nil {
-		r.err = fmt.Errorf("cannot restore workspace %s: "+format, append([]any{r.w.name}, args...)...)
+	err := fmt.Errorf("cannot restore workspace %s: "+format, append([]any{r.w.name}, args...)...)
+	if r.err.CompareAndSwap(nil, &err) {
+		return err
 	}
-	return r.err
+	return r.failed()
 }
 
 func (r *Restorer) table(name string) *table.Table {
@@ -78,14 +102,14 @@ func (r *Restorer) table(name string) *table.Table {
 // Columns declares the columns of table tbl, in schema order. The core
 // columns must come first, as the engine creates them.
 func (r *Restorer) Columns(tbl string, cols []ColumnSpec) error {
-	if r.err != nil {
-		return r.err
+	if err := r.failed(); err != nil {
+		return err
 	}
 	t := r.table(tbl)
 	if t == nil {
 		return r.fail("%w: %q", ErrNoTable, tbl)
 	}
-	if r.cols[tbl] {
+	if r.cols[tableIndex(tbl)] {
 		return r.fail("columns of %s declared twice", tbl)
 	}
 	core := t.Schema().Cols
@@ -105,67 +129,69 @@ func (r *Restorer) Columns(tbl string, cols []ColumnSpec) error {
 			return r.fail("%w", err)
 		}
 	}
-	r.cols[tbl] = true
+	r.cols[tableIndex(tbl)] = true
 	return nil
 }
 
 // Row appends one live row to table tbl: one value per declared column,
 // each NULL or of its column's type.
 func (r *Restorer) Row(tbl string, vals []column.Value) error {
-	if r.err != nil {
-		return r.err
+	if err := r.failed(); err != nil {
+		return err
 	}
 	t := r.table(tbl)
 	if t == nil {
 		return r.fail("%w: %q", ErrNoTable, tbl)
 	}
-	if !r.cols[tbl] {
+	ti := tableIndex(tbl)
+	if !r.cols[ti] {
 		return r.fail("row of %s before its columns", tbl)
 	}
 	cols := t.Schema().Cols
 	if len(vals) != len(cols) {
-		return r.fail("row %d of %s has %d values for %d columns", r.rows, tbl, len(vals), len(cols))
-	}
-	for i, d := range cols {
-		if v := vals[i]; !v.Null() && v.Type != d.Type {
-			return r.fail("row %d of %s: %w", r.rows, tbl, &table.TypeError{Table: tbl, Column: d.Name, Expected: d.Type, Given: v.Type})
-		}
+		return r.fail("row %d of %s has %d values for %d columns", r.rows[ti], tbl, len(vals), len(cols))
 	}
 	var person int64
 	switch tbl {
 	case Profiles:
-		p := vals[r.w.pc.person.Index]
-		if p.Null() || p.I <= 0 || p.I > int64(r.c.Persons) {
-			return r.fail("profile row %d: bad person_id %s", r.rows, p)
+		p := &vals[r.w.pc.person.Index]
+		if p.Type != column.TypeInt || p.I <= 0 || p.I > int64(r.c.Persons) {
+			return r.fail("profile row %d: bad person_id %s", r.rows[ti], p)
 		}
 		if r.w.rowOf.Get(int(p.I)) != 0 {
-			return r.fail("profile row %d: person %d has two profiles", r.rows, p.I)
+			return r.fail("profile row %d: person %d has two profiles", r.rows[ti], p.I)
 		}
 		person = p.I
 	case Events:
-		id := vals[r.w.ec.id.Index]
-		if id.Null() || id.I <= 0 || id.I >= r.c.NextEvent {
-			return r.fail("event row %d: event_id %s not in [1, %d)", r.rows, id, r.c.NextEvent)
+		id := &vals[r.w.ec.id.Index]
+		if id.Type != column.TypeInt || id.I <= 0 || id.I >= r.c.NextEvent {
+			return r.fail("event row %d: event_id %s not in [1, %d)", r.rows[ti], id, r.c.NextEvent)
 		}
 	}
 	row := t.Begin()
 	for i, d := range cols {
-		if !vals[i].Null() {
-			t.Set(d, vals[i])
+		v := &vals[i]
+		if v.Type == column.TypeNull {
+			continue
 		}
+		if v.Type != d.Type {
+			t.End() // any error discards the whole restore
+			return r.fail("row %d of %s: %w", r.rows[ti], tbl, &table.TypeError{Table: tbl, Column: d.Name, Expected: d.Type, Given: v.Type})
+		}
+		t.Set(d, *v)
 	}
 	t.End()
 	if person != 0 {
 		r.w.rowOf.Set(int(person), uint64(row)+1)
 	}
-	r.rows++
+	r.rows[ti]++
 	return nil
 }
 
 // Merge replays one merge log entry (in log order).
 func (r *Restorer) Merge(m identity.Merge) error {
-	if r.err != nil {
-		return r.err
+	if err := r.failed(); err != nil {
+		return err
 	}
 	if err := r.g.Merge(m); err != nil {
 		return r.fail("%w", err)
@@ -175,8 +201,8 @@ func (r *Restorer) Merge(m identity.Merge) error {
 
 // Identifier attaches an identifier to a person.
 func (r *Restorer) Identifier(id identity.ID, person uint32) error {
-	if r.err != nil {
-		return r.err
+	if err := r.failed(); err != nil {
+		return err
 	}
 	if err := r.g.Identifier(id, person); err != nil {
 		return r.fail("%w", err)
@@ -186,8 +212,8 @@ func (r *Restorer) Identifier(id identity.ID, person uint32) error {
 
 // Suppressed restores an erased identifier's suppression.
 func (r *Restorer) Suppressed(id identity.ID) error {
-	if r.err != nil {
-		return r.err
+	if err := r.failed(); err != nil {
+		return err
 	}
 	if err := r.g.Suppressed(id); err != nil {
 		return r.fail("%w", err)
@@ -198,8 +224,8 @@ func (r *Restorer) Suppressed(id identity.ID) error {
 // Detached restores an identifier known to the graph but attached to
 // nobody (erased, then unsuppressed).
 func (r *Restorer) Detached(id identity.ID) error {
-	if r.err != nil {
-		return r.err
+	if err := r.failed(); err != nil {
+		return err
 	}
 	if err := r.g.Detached(id); err != nil {
 		return r.fail("%w", err)
@@ -223,11 +249,12 @@ func (r *Restorer) ID(id identity.ID, person uint32, st identity.IDState) error 
 // Build checks the restored state and returns the workspace, published but
 // not installed in the engine (for tests and tools).
 func (r *Restorer) Build() (*Workspace, error) {
-	if r.err != nil {
-		return nil, r.err
+	if err := r.failed(); err != nil {
+		return nil, err
 	}
 	for _, tbl := range []string{Profiles, Events, Identities} {
-		if !r.cols[tbl] {
+		ti := tableIndex(tbl)
+		if !r.cols[ti] {
 			return nil, r.fail("table %s missing", tbl)
 		}
 	}
@@ -244,7 +271,8 @@ func (r *Restorer) Build() (*Workspace, error) {
 	w.graph = g
 	w.seq, w.logSeq, w.nextEvent = r.c.Seq, r.c.LogSeq, r.c.NextEvent
 	w.publish()
-	r.err = fmt.Errorf("cannot restore workspace %s: restorer already finished", w.name)
+	done := fmt.Errorf("cannot restore workspace %s: restorer already finished", w.name)
+	r.err.Store(&done)
 	return w, nil
 }
 
@@ -266,4 +294,14 @@ func (r *Restorer) Finish() (*Workspace, error) {
 	}
 	e.ws[w.name] = w
 	return w, nil
+}
+
+// OnCreate registers fn to be called with every workspace CreateWorkspace
+// makes from now on, before it is returned or visible, so hooks such as
+// profile history (Workspace.OnChanges) are in place before its first
+// batch. fn runs under the engine lock: it must not call the Engine.
+func (e *Engine) OnCreate(fn func(*Workspace)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.onCreate = fn
 }

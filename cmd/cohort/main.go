@@ -2,6 +2,8 @@
 //
 //	cohort serve     start the server
 //	cohort version   print the version, commit and Go version
+//	cohort workspace create, list workspaces and write keys
+//	cohort import    bulk-import NDJSON, CSV or Parquet files
 //	cohort help      show help
 package main
 
@@ -35,6 +37,10 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return cmdServe(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		return cmdVersion(args[1:], stdout, stderr)
+	case "workspace":
+		return cmdWorkspace(ctx, args[1:], env, stdout, stderr)
+	case "import":
+		return cmdImport(ctx, args[1:], env, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		return cmdHelp(args[1:], stdout, stderr)
 	}
@@ -52,6 +58,8 @@ Usage:
 Commands:
   serve     start the server: HTTP health, stats and metrics, and a demo workspace
   version   print the version, commit and Go version
+  workspace create, list workspaces and their write keys (cohort help workspace)
+  import    bulk-import an NDJSON, CSV or Parquet file, resumably (cohort help import)
   help      show help for a command (cohort help serve)
 
 Run 'cohort serve --help' for every setting.
@@ -69,6 +77,12 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "version":
 		writeVersionHelp(stdout)
+		return exitOK
+	case "workspace":
+		writeWorkspaceHelp(stdout)
+		return exitOK
+	case "import":
+		writeImportHelp(stdout)
 		return exitOK
 	case "help":
 		writeUsage(stdout)

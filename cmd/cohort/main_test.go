@@ -122,8 +122,8 @@ func testBinaryVersionHelp(t *testing.T, bin string) {
 	}
 	for _, s := range settings {
 		for _, w := range []string{"--" + s.Flag + " ", s.Env, "yaml: " + s.Name, "default: " + s.Default} {
-			if s.Flag == "demo" && w == "--demo " {
-				w = "--demo[="
+			if w == "--"+s.Flag+" " && strings.Contains(help, "--"+s.Flag+"[=bool]") {
+				w = "--" + s.Flag + "[=" // boolean flags
 			}
 			if !strings.Contains(help, w) {
 				t.Errorf("cohort serve --help lacks %q", w)
@@ -153,7 +153,7 @@ func testBinaryServeSIGTERM(t *testing.T, bin string) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--http-addr=127.0.0.1:0", "--demo=false", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	cmd := exec.CommandContext(ctx, bin, "serve", "--http-addr=127.0.0.1:0", "--grpc-addr=127.0.0.1:0", "--demo=false", "--data-dir", filepath.Join(t.TempDir(), "data"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -110,8 +110,12 @@ type server struct {
 	http    *http.Server
 
 	loadDemo demoLoader
-	ready    atomic.Bool // the demo workspace is loaded (or demo is off)
-	draining atomic.Bool // shutting down
+	ingest   *ingestParts  // ingest.go
+	sql      *sqlParts     // sql.go
+	grpc     *grpcParts    // grpc.go
+	storage  *storageParts // storage.go
+	ready    atomic.Bool   // the demo workspace is loaded (or demo is off)
+	draining atomic.Bool   // shutting down
 }
 
 // newServer creates the data directory, the engine and the demo workspace,
@@ -125,25 +129,43 @@ func newServer(cfg config.Config, log *slog.Logger) (*server, error) {
 		return nil, fmt.Errorf("cannot create data directory: %w", err)
 	}
 	eng := engine.New(engine.Options{})
-	ws, err := eng.CreateWorkspace(demoWorkspace)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the demo workspace: %w", err)
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen for HTTP (http_addr): %w", err)
-	}
 	s := &server{
 		cfg:      cfg,
 		log:      log,
 		dataDir:  dir,
 		eng:      eng,
-		demo:     ws,
-		ln:       ln,
 		loadDemo: loadDemo,
 	}
+	if s.storage, err = s.openStorage(); err != nil {
+		return nil, err
+	}
+	if s.demo, err = eng.Workspace(demoWorkspace); err != nil {
+		if s.demo, err = eng.CreateWorkspace(demoWorkspace); err != nil {
+			return nil, fmt.Errorf("cannot create the demo workspace: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for HTTP (http_addr): %w", err)
+	}
+	s.ln = ln
+	if s.ingest, err = s.openIngest(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if s.sql, err = s.openSQL(); err != nil {
+		ln.Close()
+		_ = s.closeIngest(context.Background())
+		return nil, err
+	}
+	if s.grpc, err = s.openGRPC(); err != nil {
+		ln.Close()
+		_ = s.closeSQL(context.Background())
+		_ = s.closeIngest(context.Background())
+		return nil, err
+	}
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.withGRPCGateway(s.withIngest(s.routes())),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -186,10 +208,6 @@ func (s *server) writeBanner(w io.Writer) {
 		demo = fmt.Sprintf("loading %d profiles and %d events in the background; %s/readyz answers 200 when done",
 			s.cfg.DemoProfiles, s.cfg.DemoEvents, url)
 	}
-	mysqlHost, mysqlPort, err := net.SplitHostPort(dialable(s.cfg.MySQLAddr))
-	if err != nil {
-		mysqlHost, mysqlPort = s.cfg.MySQLAddr, "?"
-	}
 	fmt.Fprintf(w, `
 Cohort %s (commit %s, %s)
 
@@ -197,12 +215,13 @@ Cohort %s (commit %s, %s)
   HTTP     %s   (/healthz /readyz /metrics /v1/workspaces)
   stats    %s/v1/workspaces/%s/stats
   demo     %s
-  MySQL    mysql -h %s -P %s -u root %s   (arrives with the SQL frontend issue; not served yet)
-  ingest   the HTTP ingest API arrives with the ingest issue
+  MySQL    %s
+  ingest   %s
+  gRPC     %s
 
 Press Ctrl-C to stop.
 
-`, ver, rev, gov, s.dataDir, url, url, demoWorkspace, demo, mysqlHost, mysqlPort, demoWorkspace)
+`, ver, rev, gov, s.dataDir, url, url, demoWorkspace, demo, s.sqlBanner(), s.ingestBanner(), s.grpcBanner())
 }
 
 // run serves HTTP and loads the demo workspace in the background until ctx
@@ -211,7 +230,8 @@ func (s *server) run(ctx context.Context) error {
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	demoDone := make(chan struct{})
-	if s.cfg.Demo {
+	s.startStorage()
+	if s.cfg.Demo && !s.demoRestored() {
 		go s.fillDemo(loadCtx, demoDone)
 	} else {
 		s.ready.Store(true)
@@ -220,6 +240,8 @@ func (s *server) run(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
+	s.startSQL()
+	s.startGRPC()
 	s.log.Info("serving HTTP", "addr", s.ln.Addr().String(), "data_dir", s.dataDir, "demo", s.cfg.Demo)
 
 	var err error
@@ -236,6 +258,18 @@ func (s *server) run(ctx context.Context) error {
 	if serr := s.http.Shutdown(shutCtx); serr != nil {
 		_ = s.http.Close()
 		err = errors.Join(err, fmt.Errorf("cannot shut down HTTP gracefully: %w", serr))
+	}
+	if gerr := s.closeGRPC(shutCtx); gerr != nil {
+		err = errors.Join(err, gerr)
+	}
+	if serr := s.closeSQL(shutCtx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if ierr := s.closeIngest(shutCtx); ierr != nil {
+		err = errors.Join(err, ierr)
+	}
+	if serr := s.closeStorage(shutCtx); serr != nil {
+		err = errors.Join(err, serr)
 	}
 	select {
 	case <-demoDone:

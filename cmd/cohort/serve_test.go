@@ -31,6 +31,8 @@ func testConfig(t *testing.T) config.Config {
 	}
 	cfg := r.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.MySQLAddr = "127.0.0.1:0"
+	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Demo = false
 	cfg.ShutdownTimeout = 5 * time.Second
@@ -365,12 +367,15 @@ func TestServeDataDirError(t *testing.T) {
 func TestBanner(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Demo = true
-	cfg.MySQLAddr = "0.0.0.0:3307"
+	cfg.MySQLAddr = "127.0.0.1:0"
+	cfg.GRPCAddr = "127.0.0.1:0"
 	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.ln.Close()
+	defer s.closeSQL(context.Background())
+	_, port, _ := net.SplitHostPort(s.sql.srv.Addr().String())
 	var b bytes.Buffer
 	s.writeBanner(&b)
 	out := b.String()
@@ -379,9 +384,9 @@ func TestBanner(t *testing.T) {
 		abs,
 		s.URL() + " ",
 		s.URL() + "/v1/workspaces/demo/stats",
-		"mysql -h 127.0.0.1 -P 3307 -u root demo",
-		"SQL frontend issue",
-		"ingest issue",
+		"mysql -h 127.0.0.1 -P " + port + " -u root -p" + s.sql.password + " --ssl --skip-ssl-verify-server-cert demo",
+		"mysql_root_password (generated)",
+		"demo write key ",
 		"loading 1000000 profiles and 10000000 events",
 	} {
 		if !strings.Contains(out, w) {
@@ -434,7 +439,7 @@ func TestCmdServe(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--http-addr=127.0.0.1:0", "--data-dir", dir},
+		done <- run(ctx, []string{"serve", "--http-addr=127.0.0.1:0", "--mysql-addr=127.0.0.1:0", "--grpc-addr=127.0.0.1:0", "--data-dir", dir},
 			[]string{"COHORT_DEMO=false", "COHORT_LOG_FORMAT=json", "COHORT_TYPO=1"}, &stdout, &stderr)
 	}()
 	var url string
@@ -473,7 +478,7 @@ func TestCmdServeStartError(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"serve", "--demo=false", "--http-addr", ln.Addr().String(), "--data-dir", t.TempDir()}, nil, &stdout, &stderr)
+	code := run(t.Context(), []string{"serve", "--demo=false", "--http-addr", ln.Addr().String(), "--mysql-addr=127.0.0.1:0", "--grpc-addr=127.0.0.1:0", "--data-dir", t.TempDir()}, nil, &stdout, &stderr)
 	if code != exitFailure || !strings.Contains(stderr.String(), "cannot listen") {
 		t.Errorf("exit %d, stderr %q; want 1 and a listen error", code, stderr.String())
 	}

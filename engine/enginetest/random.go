@@ -145,7 +145,12 @@ func Apply(ctx context.Context, r *rand.Rand, w *engine.Workspace, ops []engine.
 // (persons, canonical ids, identifiers, merge log, suppressed identifiers)
 // and the resolution of every pool identifier.
 func Dump(ctx context.Context, w *engine.Workspace, p *Pool) ([]string, error) {
-	x := w.Export()
+	return DumpExport(ctx, w.Export(), p)
+}
+
+// DumpExport is Dump of an export taken earlier (its snapshot is immutable,
+// so it can be dumped while the workspace goes on).
+func DumpExport(ctx context.Context, x *engine.Export, p *Pool) ([]string, error) {
 	s := x.Snapshot
 	out := []string{fmt.Sprintf("counters seq=%d log=%d next=%d persons=%d", x.Seq, x.LogSeq, x.NextEvent, x.Persons)}
 	for _, t := range x.Tables() {

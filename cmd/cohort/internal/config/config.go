@@ -39,7 +39,7 @@ const ConfigEnv = EnvPrefix + "CONFIG"
 type Config struct {
 	DataDir         string        `cfg:"data_dir" default:"./cohort-data" help:"Directory for Cohort's data; created if missing. Relative paths are relative to the working directory."`
 	HTTPAddr        string        `cfg:"http_addr" default:"127.0.0.1:8080" help:"Listen address of the HTTP server (health, stats, metrics). Port 0 picks a free port."`
-	MySQLAddr       string        `cfg:"mysql_addr" default:"127.0.0.1:3306" help:"Listen address of the MySQL endpoint. Reserved: printed, not served until the SQL frontend lands."`
+	MySQLAddr       string        `cfg:"mysql_addr" default:"127.0.0.1:3306" help:"Listen address of the MySQL endpoint (every workspace is a database). Port 0 picks a free port; empty disables it."`
 	Demo            bool          `cfg:"demo" default:"true" help:"Fill the demo workspace with generated data in the background (GET /readyz is 503 until done)."`
 	DemoProfiles    int           `cfg:"demo_profiles" default:"1000000" min:"0" help:"Number of generated demo profiles."`
 	DemoEvents      int           `cfg:"demo_events" default:"10000000" min:"0" help:"Number of generated demo events."`
@@ -47,6 +47,19 @@ type Config struct {
 	LogLevel        string        `cfg:"log_level" default:"info" enum:"debug,info,warn,error" help:"Minimum level of log records."`
 	LogFormat       string        `cfg:"log_format" default:"text" enum:"text,json" help:"Format of log records on stderr."`
 	ShutdownTimeout time.Duration `cfg:"shutdown_timeout" default:"10s" min:"1ns" help:"How long a graceful shutdown (SIGINT, SIGTERM) may take before connections are closed."`
+	// Ingest (ingest/).
+	NATSURL          string `cfg:"nats_url" default:"" help:"URL of an external NATS JetStream cluster for the ingest log. Empty: run an embedded NATS server storing in <data_dir>/nats, fsyncing every write."`
+	IngestPartitions int    `cfg:"ingest_partitions" default:"4" min:"1" help:"Partitions per workspace in the ingest log (subjects cohort.<workspace>.<partition>)."`
+	AdminToken       string `cfg:"admin_token" default:"" help:"Bearer token of the admin API (/v1/admin/...). Empty: read <data_dir>/admin_token, creating it with a random token."`
+	GRPCAddr         string `cfg:"grpc_addr" default:"127.0.0.1:9090" help:"Listen address of the gRPC IngestService (its REST mapping is served on the HTTP port under /api/v1/). Port 0 picks a free port; empty disables gRPC."`
+	// SQL frontend (sqlfront/).
+	RootPassword      string        `cfg:"root_password" default:"" help:"Password of the MySQL superuser root. Empty: read <data_dir>/mysql_root_password, creating it with a random password (printed in the banner)."`
+	InsecureNoAuth    bool          `cfg:"insecure_no_auth" default:"false" help:"Accept every MySQL user and password, without privileges (CREATE USER/GRANT then fail). Local experiments only."`
+	TLSCert           string        `cfg:"tls_cert" default:"" help:"PEM certificate of the MySQL endpoint (with tls_key). Empty: a self-signed certificate generated into <data_dir> once."`
+	TLSKey            string        `cfg:"tls_key" default:"" help:"PEM private key of tls_cert."`
+	MaxConnections    int           `cfg:"max_connections" default:"1000" min:"0" help:"Maximum concurrent MySQL connections; 0 is unlimited."`
+	MySQLReadTimeout  time.Duration `cfg:"mysql_read_timeout" default:"0s" help:"Network read timeout of a MySQL connection (an idle client is disconnected after it); 0 is none."`
+	MySQLWriteTimeout time.Duration `cfg:"mysql_write_timeout" default:"0s" help:"Network write timeout of a MySQL connection; 0 is none."`
 }
 
 // SlogLevel returns LogLevel as a slog.Level.

@@ -1,0 +1,22 @@
+// Package storage is the durable side of a Cohort node: it coordinates
+// Parquet snapshots (storage/snapshot), profile history (storage/history)
+// and sealed event partitions (storage/events) under one data directory,
+// and the recovery that puts the engine back where the durable log says.
+//
+// Startup, in this order:
+//
+//	st, err := storage.Open(dataDir, storage.DefaultOptions())
+//	e := engine.New(engine.Options{})
+//	logSeqs, err := st.Restore(ctx, e) // newest valid snapshot per workspace
+//	// replay the durable log after logSeqs[ws] for every workspace
+//	// (ApplyLogged skips what a snapshot already holds), then:
+//	go st.Run(ctx)                     // periodic + on-shutdown snapshots
+//
+// The ingest side trims the log with TrimPoint.
+//
+// What it owns: everything under the data directory's snapshots/, history/
+// and events/ folders, and the engine's OnCreate/OnChanges hooks (history).
+// What it must not touch: the durable log (ingest/ owns it; storage only
+// says how far it may be trimmed), the SQL layer, HTTP or gRPC. It imports
+// the engine, never the other way round.
+package storage

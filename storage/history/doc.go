@@ -1,0 +1,19 @@
+// Package history keeps profile_history: every profile attribute change
+// the engine reports through Workspace.OnChanges (person, attribute, old
+// and new value as typed columns, time, source message id), in immutable
+// Parquet files whose names carry their batch-sequence and time ranges and
+// CRC32C, so a time-range scan skips files by name alone.
+//
+// Writer buffers changes in memory (OnChanges runs under the engine's
+// writer lock and must be quick) and writes a file on Flush (at every
+// snapshot, up to the snapshot's batch, so no file straddles a snapshot),
+// or when Tick finds the buffer past Options.RollRows or older than
+// Options.RollInterval. After a restore, TruncateAfter removes files past
+// the snapshot: the log replay produces those changes again.
+//
+// Reader.Scan / Records / Iter read a time range; they are the interface
+// the SQL layer's profile_history table is meant to wrap.
+//
+// It owns the files of one workspace's history directory; it must not
+// touch the engine beyond OnChanges and Snapshot().Seq.
+package history
