@@ -111,6 +111,14 @@ func (s *Snapshot) Aggregate(ctx context.Context, q AggQuery) ([]Group, error) {
 	if len(keys) == 1 && keys[0].Type == column.TypeString && len(q.Aggs) == 1 && q.Aggs[0].Func == AggCount && q.Aggs[0].Col == "" {
 		return s.countByString(ctx, f, keys[0])
 	}
+	// MIN/MAX of strings compare strings, not dictionary codes: the views
+	// decode them (captured once, shared read-only by the workers).
+	views := make([]column.DictView, len(args))
+	for i, d := range args {
+		if d != nil && d.Type == column.TypeString {
+			views[i] = d.Dict.View()
+		}
+	}
 	workers := make([]aggWorker, Workers())
 	for i := range workers {
 		workers[i].groups = make(map[groupKey]*accum)
@@ -176,6 +184,10 @@ func (s *Snapshot) Aggregate(ctx context.Context, q AggQuery) ([]Group, error) {
 				if args[i] == nil {
 					continue
 				}
+				if args[i].Type == column.TypeString {
+					accumulateString(acc, i, v, row, views[i])
+					continue
+				}
 				accumulate(acc, i, args[i].Type, v, row)
 			}
 		}
@@ -189,7 +201,7 @@ func (s *Snapshot) Aggregate(ctx context.Context, q AggQuery) ([]Group, error) {
 	for _, ws := range workers[1:] {
 		for k, a := range ws.groups {
 			if t, ok := total[k]; ok {
-				mergeAcc(t, a)
+				mergeAcc(t, a, views)
 			} else {
 				total[k] = a
 			}
@@ -284,13 +296,41 @@ func accumulate(a *accum, i int, t column.Type, v *column.Vec, row int) {
 	}
 }
 
-func mergeAcc(t, a *accum) {
+// accumulateString is accumulate for a string column: minI/maxI hold the
+// codes of the smallest and largest strings seen (compared as strings).
+func accumulateString(a *accum, i int, v *column.Vec, row int, view column.DictView) {
+	x, ok := v.Int(row)
+	if !ok {
+		return
+	}
+	a.n[i]++
+	if a.dist != nil && a.dist[i] != nil {
+		a.dist[i][uint64(x)] = struct{}{}
+	}
+	if a.minI[i] == math.MaxInt64 || view.Get(uint32(x)) < view.Get(uint32(a.minI[i])) {
+		a.minI[i] = x
+	}
+	if a.maxI[i] == math.MinInt64 || view.Get(uint32(x)) > view.Get(uint32(a.maxI[i])) {
+		a.maxI[i] = x
+	}
+}
+
+func mergeAcc(t, a *accum, views []column.DictView) {
 	t.count += a.count
 	for i := range t.n {
 		t.n[i] += a.n[i]
 		t.sumI[i] += a.sumI[i]
 		t.sumF[i] += a.sumF[i]
-		t.minI[i], t.maxI[i] = min(t.minI[i], a.minI[i]), max(t.maxI[i], a.maxI[i])
+		if views[i].Len() > 0 {
+			if a.n[i] > 0 && (t.n[i] == a.n[i] || views[i].Get(uint32(a.minI[i])) < views[i].Get(uint32(t.minI[i]))) {
+				t.minI[i] = a.minI[i]
+			}
+			if a.n[i] > 0 && (t.n[i] == a.n[i] || views[i].Get(uint32(a.maxI[i])) > views[i].Get(uint32(t.maxI[i]))) {
+				t.maxI[i] = a.maxI[i]
+			}
+		} else {
+			t.minI[i], t.maxI[i] = min(t.minI[i], a.minI[i]), max(t.maxI[i], a.maxI[i])
+		}
 		t.minF[i], t.maxF[i] = min(t.minF[i], a.minF[i]), max(t.maxF[i], a.maxF[i])
 		if t.dist != nil && t.dist[i] != nil {
 			for k := range a.dist[i] {

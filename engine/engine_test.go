@@ -348,3 +348,39 @@ func TestOnChangesReportsAttributeHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestMinMaxOfStringsCompareStrings(t *testing.T) {
+	w := NewWorkspace("t", identity.DefaultRules())
+	// Codes follow first appearance: "zeta" gets a smaller code than "alpha".
+	var ops []Op
+	for i, s := range []string{"zeta", "mid", "alpha", "omega", ""} {
+		g := "a"
+		if i%2 == 1 {
+			g = "b"
+		}
+		ops = append(ops, identify(time.Duration(i), []identity.ID{uid(itoa(i))}, f("city", column.String(s)), f("g", column.String(g))))
+	}
+	for i := 5; i < 3*column.ChunkRows; i++ { // enough chunks for both workers to hold partial groups
+		ops = append(ops, identify(time.Duration(i), []identity.ID{uid(itoa(i))}, f("city", column.String("mid")), f("g", column.String("a"))))
+	}
+	mustApply(t, w, ops...)
+	gs, err := w.Snapshot().Aggregate(context.Background(), AggQuery{Query: Query{Table: Profiles},
+		Aggs: []Agg{{Func: AggMin, Col: "city"}, {Func: AggMax, Col: "city"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gs[0].Aggs[0].String() + " " + gs[0].Aggs[1].String(); got != `"" "zeta"` {
+		t.Errorf("MIN, MAX(city) = %s, want \"\" \"zeta\"", got)
+	}
+	gs, err = w.Snapshot().Aggregate(context.Background(), AggQuery{Query: Query{Table: Profiles}, GroupBy: []string{"g"},
+		Aggs: []Agg{{Func: AggMin, Col: "city"}, {Func: AggMax, Col: "city"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`"a": "" "zeta"`, `"b": "mid" "omega"`}
+	for i, g := range gs {
+		if got := g.Key[0].String() + ": " + g.Aggs[0].String() + " " + g.Aggs[1].String(); got != want[i] {
+			t.Errorf("group %d = %s, want %s", i, got, want[i])
+		}
+	}
+}
