@@ -37,6 +37,7 @@ var httpLine = regexp.MustCompile(`HTTP\s+(http://\S+)`)
 func startCohort(t *testing.T, bin, dir string) *cohortProc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--demo=false", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
+		"--mysql-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
 		"--admin-token", crashToken, "--log-level", "warn")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -204,7 +204,11 @@ func (s *server) writeBanner(w io.Writer) {
 	ver, rev, gov := buildInfo()
 	url := s.URL()
 	demo := "off (--demo=false): the demo workspace is empty"
-	if s.cfg.Demo {
+	switch {
+	case s.storage != nil && s.demoRestored():
+		snap := s.demo.Snapshot()
+		demo = fmt.Sprintf("restored from its snapshot in %s/snapshots: %d profiles, %d events", s.dataDir, snap.Profiles.Live, snap.Events.Live)
+	case s.cfg.Demo:
 		demo = fmt.Sprintf("loading %d profiles and %d events in the background; %s/readyz answers 200 when done",
 			s.cfg.DemoProfiles, s.cfg.DemoEvents, url)
 	}
