@@ -153,7 +153,7 @@ func New(e *engine.Engine, opts Options) (*Server, error) {
 		TLSConfig:              tlsCfg,
 		RequireSecureTransport: opts.RequireTLS,
 	}
-	srv, err := server.NewServer(cfg, s.gms, sql.NewContext, s.newSession, nil)
+	srv, err := server.NewServerWithHandler(cfg, s.gms, sql.NewContext, s.newSession, nil, withoutOKInfo)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("cannot create the SQL server: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cohortdb/cohort/ingest/retention"
 	"github.com/cohortdb/cohort/storage"
 )
 
@@ -15,6 +16,8 @@ type storageParts struct {
 	restored map[string]uint64 // workspace → log sequence its snapshot holds
 	cancel   context.CancelFunc
 	done     chan error
+	// retained is closed once the log retention loop has stopped.
+	retained chan struct{}
 }
 
 // openStorage opens the data directory's snapshots and loads the newest
@@ -38,11 +41,31 @@ func (s *server) openStorage() (*storageParts, error) {
 	return &storageParts{store: st, restored: restored}, nil
 }
 
-// startStorage runs the periodic snapshots until closeStorage.
+// startStorage runs the periodic snapshots, and the log retention behind
+// them, until closeStorage.
 func (s *server) startStorage() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.storage.cancel, s.storage.done = cancel, make(chan error, 1)
 	go func() { s.storage.done <- s.storage.store.Run(ctx) }()
+	s.storage.retained = make(chan struct{})
+	if s.ingest == nil {
+		close(s.storage.retained)
+		return
+	}
+	// The log is trimmed behind the oldest kept snapshot of every
+	// workspace, keeping the applier's de-duplication window; a pass runs
+	// at the snapshot interval (a pass finds nothing new to trim until the
+	// next snapshot anyway). It stops when ingest starts shutting down.
+	svc := s.ingest.svc
+	r := retention.New(svc.Log(), s.eng, s.storage.store, svc.Applier(), retention.Options{
+		Interval: storage.DefaultOptions().SnapshotInterval,
+		Logger:   s.log,
+		Paused:   s.draining.Load,
+	})
+	go func() {
+		defer close(s.storage.retained)
+		r.Run(ctx)
+	}()
 }
 
 // closeStorage stops the loop, which takes the final snapshot. Call it after
@@ -52,6 +75,11 @@ func (s *server) closeStorage(ctx context.Context) error {
 		return nil
 	}
 	s.storage.cancel()
+	select {
+	case <-s.storage.retained:
+	case <-ctx.Done():
+		return fmt.Errorf("cannot stop log retention: %w", ctx.Err())
+	}
 	select {
 	case err := <-s.storage.done:
 		return err
