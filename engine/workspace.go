@@ -93,6 +93,9 @@ func NewWorkspace(name string, rules identity.Rules) *Workspace {
 	w.pc = profileCols{ps.Cols[0], ps.Cols[1], ps.Cols[2], ps.Cols[3], ps.Cols[4]}
 	w.ec = eventCols{es.Cols[0], es.Cols[1], es.Cols[2], es.Cols[3], es.Cols[4]}
 	w.ic = identityCols{is.Cols[0], is.Cols[1], is.Cols[2], is.Cols[3]}
+	// Events of one name sit together in each sealed chunk: a behavioural
+	// predicate reads that event's persons and times sequentially.
+	w.events.ClusterBy(w.ec.name)
 	w.rowOf.Append(0) // person ids start at 1
 	w.publish()
 	return w

@@ -39,7 +39,16 @@ type Table struct {
 	gen      uint64 // bumped by Publish; chunks with an older Gen are shared
 	live     int64
 	inRow    bool
+	cluster  *column.ColumnDef // sealed chunks are ordered by this string column
 }
+
+// ClusterBy makes every chunk sealed from now on store its rows ordered by
+// the string column d (stable: arrival order within a value). A chunk's
+// rows of one value are then contiguous, so a scan for that value reads
+// its other columns sequentially. Row ids of the tail change when it is
+// sealed: only use it on tables whose rows are not addressed by row id
+// across batches (events).
+func (t *Table) ClusterBy(d *column.ColumnDef) { t.cluster = d }
 
 // New returns an empty table with the given initial columns.
 func New(name string, s *column.Schema) *Table {
@@ -129,13 +138,30 @@ func (t *Table) End() {
 
 func (t *Table) seal() {
 	c := &column.Chunk{Slot: len(t.slots), Rows: t.tailN, Cols: make([]*column.Vec, len(t.tail))}
+	var perm []int32
+	if t.cluster != nil && t.cluster.Index < len(t.tail) && t.tail[t.cluster.Index] != nil {
+		perm = t.tail[t.cluster.Index].ClusterOrder(t.tailN)
+	}
 	for i, b := range t.tail {
-		if b != nil {
+		switch {
+		case b == nil:
+		case perm != nil:
+			c.Cols[i] = b.SealPermuted(t.tailN, perm)
+		default:
 			c.Cols[i] = b.Seal(t.tailN)
 		}
 	}
 	if t.tailDead > 0 {
 		c.Del, c.Dead = t.tailDel, t.tailDead
+		if perm != nil {
+			c.Del = column.NewBitmap(t.tailN)
+			for i, r := range perm {
+				if t.tailDel.Get(int(r)) {
+					c.Del.Set(i)
+				}
+			}
+			t.delShr = false // the new bitmap is the chunk's own
+		}
 	}
 	if !t.delShr {
 		c.Gen = t.gen
