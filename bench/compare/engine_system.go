@@ -18,6 +18,7 @@ import (
 // engineSystem answers the query set with the Cohort engine, loaded through
 // its ordinary apply path (identify per profile, track per event).
 type engineSystem struct {
+	eng *engine.Engine // served over SQL by -sql
 	ws  *engine.Workspace
 	p   params
 	now time.Time
@@ -25,7 +26,8 @@ type engineSystem struct {
 
 func newEngineSystem(ctx context.Context, d *gen.Dataset, p params, threads int) (system, error) {
 	_ = threads // GOMAXPROCS is already set: the engine sizes its pool from it
-	w, err := engine.New(engine.Options{}).CreateWorkspace("bench")
+	eng := engine.New(engine.Options{})
+	w, err := eng.CreateWorkspace(benchWorkspace)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +35,7 @@ func newEngineSystem(ctx context.Context, d *gen.Dataset, p params, threads int)
 		return nil, err
 	}
 	logMemory(w)
-	return &engineSystem{ws: w, p: p, now: time.UnixMicro(p.Now)}, nil
+	return &engineSystem{eng: eng, ws: w, p: p, now: time.UnixMicro(p.Now)}, nil
 }
 
 // logMemory reports the engine's own accounting: bytes per profile and per
@@ -72,6 +74,9 @@ func logMemory(w *engine.Workspace) {
 		fmt.Fprintln(os.Stderr)
 	}
 }
+
+// benchWorkspace is the engine workspace (and SQL database) of the bench.
+const benchWorkspace = "bench"
 
 func (e *engineSystem) name() string { return "cohort" }
 func (e *engineSystem) close() error { return nil }

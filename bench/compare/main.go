@@ -26,6 +26,9 @@ type config struct {
 	jsonPath         string
 	skipDuckDB       bool
 	duckCompress     bool
+	sql, sqlTLS      bool
+	sqlSoak          time.Duration
+	sqlSoakConns     int
 }
 
 func main() {
@@ -40,6 +43,10 @@ func main() {
 	flag.StringVar(&c.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&c.skipDuckDB, "no-duckdb", false, "skip DuckDB (reference and engine only)")
 	flag.BoolVar(&c.duckCompress, "duckdb-compress", true, "CHECKPOINT DuckDB after loading so it compresses its tables (needed to fit 100M events twice in memory)")
+	flag.BoolVar(&c.sql, "sql", false, "also serve the engine over the MySQL protocol (sqlfront) and measure it with go-sql-driver/mysql: the query set as system cohort-sql, identity lookups, streaming, soak")
+	flag.BoolVar(&c.sqlTLS, "sql-tls", false, "connect to sqlfront with TLS (default off: plaintext on 127.0.0.1)")
+	flag.DurationVar(&c.sqlSoak, "sql-soak", 10*time.Second, "with -sql: how long the concurrent-connections soak runs (0 skips it; the target is 1m)")
+	flag.IntVar(&c.sqlSoakConns, "sql-soak-conns", 200, "with -sql: connections of the soak")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -118,7 +125,19 @@ func run(ctx context.Context, c config) error {
 		rep.Load["engine"] = ms(time.Since(start))
 		systems = append(systems, eng)
 	} else {
+		if c.sql {
+			return fmt.Errorf("cannot run -sql: no engine system")
+		}
 		slog.Info("no engine system: comparing reference and duckdb only")
+	}
+	var sqlSys *sqlSystem
+	if c.sql && eng != nil {
+		sqlSys, err = openSQLSystem(eng.(*engineSystem), prm, c.sqlTLS)
+		if err != nil {
+			return fmt.Errorf("cannot start sqlfront: %w", err)
+		}
+		defer sqlSys.close()
+		systems = append(systems, sqlSys)
 	}
 	runtime.GC()
 	rep.RSSAfterLoad = rssBytes()
@@ -135,7 +154,15 @@ func run(ctx context.Context, c config) error {
 			rep.add(q, s.name(), st)
 		}
 	}
+	if sqlSys != nil {
+		x, err := sqlSys.sqlExtras(ctx, c.profiles, c.runs, c.sqlSoak, c.sqlSoakConns)
+		if err != nil {
+			return fmt.Errorf("cannot measure SQL: %w", err)
+		}
+		rep.SQL = x
+	}
 	rep.print(os.Stdout, qs)
+	rep.printSQLTargets(os.Stdout)
 	if c.jsonPath != "" {
 		if err := rep.writeJSON(c.jsonPath); err != nil {
 			return err

@@ -48,6 +48,7 @@ type report struct {
 	RSSAfterLoad int64              `json:"rss_after_load_bytes"`
 	DuckDBMemory int64              `json:"duckdb_memory_bytes"`
 	Queries      []*queryReport     `json:"queries"`
+	SQL          *sqlReport         `json:"sql,omitempty"`
 }
 
 func (r *report) query(id string) *queryReport {

@@ -38,6 +38,10 @@ func (s *server) openSQL() (*sqlParts, error) {
 			return nil, err
 		}
 	}
+	var app sqlfront.Applier // nil: writes apply to the engine directly
+	if s.ingest != nil {
+		app = logApplier{svc: s.ingest.svc} // durable: through the ingest log
+	}
 	srv, err := sqlfront.New(s.eng, sqlfront.Options{
 		Addr:             s.cfg.MySQLAddr,
 		RootPassword:     p.password,
@@ -48,6 +52,7 @@ func (s *server) openSQL() (*sqlParts, error) {
 		MaxConnections:   uint64(s.cfg.MaxConnections),
 		ConnReadTimeout:  s.cfg.MySQLReadTimeout,
 		ConnWriteTimeout: s.cfg.MySQLWriteTimeout,
+		Applier:          app,
 		Logger:           s.log,
 		Version:          "8.0.33-cohort-" + version,
 	})

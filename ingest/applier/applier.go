@@ -85,6 +85,8 @@ type Applier struct {
 	rejected   atomic.Uint64
 	corrupt    atomic.Uint64
 
+	watch watches // rejection watches (watch.go)
+
 	mu     sync.Mutex
 	notify chan struct{} // closed and replaced when applied advances
 	fresh  ring
@@ -169,6 +171,7 @@ func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
 		for _, r := range res.Rejected {
 			a.rejected.Add(1)
 			op := &p.ops[r.Index]
+			a.watch.reject(op.Source, r.Err)
 			if a.logLimit.allow(time.Now()) {
 				a.log.Warn("operation rejected by the engine", "workspace", name, "message_id", op.Source, "kind", op.Kind.String(), "err", r.Err,
 					"not_logged_since_last", a.logLimit.takeSuppressed())
