@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -261,19 +262,13 @@ func Read(ctx context.Context, dir string, e *engine.Engine) (*Manifest, *engine
 	}
 	// Tables and the graph are independent: restore them concurrently
 	// (the Restorer allows one goroutine per table and one for the graph).
+	// Each table's columns are decoded in parallel, GOMAXPROCS at a time.
 	g, gctx := errgroup.WithContext(ctx)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for _, tbl := range []string{engine.Events, engine.Profiles, engine.Identities} {
 		g.Go(func() error {
 			f, _ := m.File(tbl)
-			specs := make([]engine.ColumnSpec, len(f.Columns))
-			for i, c := range f.Columns {
-				t, _ := column.ParseType(c.Type) // validated by DecodeManifest
-				specs[i] = engine.ColumnSpec{Name: c.Name, Type: t}
-			}
-			if err := r.Columns(tbl, specs); err != nil {
-				return durable.Corrupt(filepath.Join(dir, f.Name), -1, "%v", err)
-			}
-			return readFile(gctx, dir, f, func(vals []column.Value) error { return r.Row(tbl, vals) })
+			return restoreTable(gctx, dir, f, r, tbl, sem)
 		})
 	}
 	g.Go(func() error {
@@ -285,8 +280,9 @@ func Read(ctx context.Context, dir string, e *engine.Engine) (*Manifest, *engine
 			return err
 		}
 		f, _ = m.File(TableIdentifiers)
+		r.ReserveIDs(int(min(f.Rows, f.Size))) // a hint; capped so a bogus row count cannot allocate much
 		return readFile(gctx, dir, f, func(v []column.Value) error {
-			return r.ID(identity.ID{Type: v[0].S, Value: v[1].S}, uint32(v[2].I), identity.IDState(v[3].I))
+			return r.NextID(identity.ID{Type: v[0].S, Value: v[1].S}, uint32(v[2].I), identity.IDState(v[3].I))
 		})
 	})
 	if err := g.Wait(); err != nil {
