@@ -69,11 +69,18 @@ func (d *database) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table
 			return newTable(ctx, d, n), true, nil
 		}
 	}
+	if name == HistoryTable && d.srv.opts.History != nil {
+		return &historyTable{db: d}, true, nil
+	}
 	return nil, false, nil
 }
 
 func (d *database) GetTableNames(*sql.Context) ([]string, error) {
-	return append([]string(nil), tableNames...), nil
+	names := append([]string(nil), tableNames...)
+	if d.srv.opts.History != nil {
+		names = append(names, HistoryTable)
+	}
+	return names, nil
 }
 
 // errReadOnlySchema answers DDL: the schema is the engine's.

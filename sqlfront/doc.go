@@ -39,6 +39,18 @@
 // is taken from, in order: person_id (an existing person), user_id, email,
 // anonymous_id, phone columns of the inserted row.
 //
+// History (history.go): with Options.History, every workspace also holds
+// the read-only table profile_history (person_id, attribute, old_value,
+// new_value, changed_at, source, value_type), read from a HistorySource
+// (cmd/cohort adapts storage/history). Values are LONGTEXT as CAST(col AS
+// CHAR) renders them, value_type naming the engine type; person ids are
+// canonical in the query's snapshot, changes of batches after it and of
+// erased persons are not shown. Conjuncts on changed_at become the time
+// range of the scan (files outside are not opened) while GMS still
+// evaluates every conjunct; the range is bound to the scan's own table id
+// in the final plan (historyRule), so a correlated predicate on an outer
+// row's changed_at never narrows an inner scan.
+//
 // Users (users.go): with a root password (or InsecureNoAuth) the mysql
 // database is enabled and persisted to DataDir/mysql.db; CREATE USER and
 // GRANT ... ON <workspace>.* restrict a user to workspaces.

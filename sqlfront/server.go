@@ -55,6 +55,9 @@ type Options struct {
 	ConnReadTimeout, ConnWriteTimeout time.Duration
 	// Applier applies INSERT/UPDATE/DELETE; nil applies to the engine.
 	Applier Applier
+	// History, when set, adds the read-only profile_history table to every
+	// workspace (history.go); nil: no such table.
+	History HistorySource
 	// DisablePushdown makes GMS evaluate every predicate and aggregate (the
 	// oracle of the differential test).
 	DisablePushdown bool
@@ -129,7 +132,8 @@ func New(e *engine.Engine, opts Options) (*Server, error) {
 	b := analyzer.NewBuilder(pro)
 	if !opts.DisablePushdown {
 		b = b.AddPreAnalyzeRule(ruleBehaviour, s.behaviourRule).
-			AddPostAnalyzeRule(ruleAggregate, s.aggregateRule)
+			AddPostAnalyzeRule(ruleAggregate, s.aggregateRule).
+			AddPostAnalyzeRule(ruleHistory, s.historyRule) // history.go
 	}
 	a := b.Build()
 	s.gms = sqle.New(a, &sqle.Config{})
@@ -166,6 +170,7 @@ func New(e *engine.Engine, opts Options) (*Server, error) {
 const (
 	ruleBehaviour analyzer.RuleId = 10001
 	ruleAggregate analyzer.RuleId = 10002
+	ruleHistory   analyzer.RuleId = 10003
 )
 
 func (s *Server) newSession(_ context.Context, conn *mysql.Conn, addr string) (sql.Session, error) {

@@ -221,6 +221,20 @@ func (s *Store) attach(w *engine.Workspace) {
 // History returns a reader of workspace ws's profile history.
 func (s *Store) History(ws string) *history.Reader { return history.NewReader(s.historyDir(ws)) }
 
+// ScanHistory calls fn for every profile_history record of workspace ws
+// with from <= At < to, in the order applied: the files whose time range
+// meets [from, to) (the others are not opened), then the changes not yet
+// flushed, so a change is visible as soon as it is applied.
+func (s *Store) ScanHistory(ctx context.Context, ws string, from, to time.Time, fn func(history.Record) error) error {
+	s.mu.Lock()
+	h := s.hist[ws]
+	s.mu.Unlock()
+	if h == nil {
+		return s.History(ws).Scan(ctx, from, to, fn)
+	}
+	return h.Scan(ctx, from, to, fn)
+}
+
 // Events returns the sealed event partitions of workspace ws.
 func (s *Store) Events(ws string) (*events.Store, error) {
 	s.mu.Lock()

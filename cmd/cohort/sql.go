@@ -53,6 +53,7 @@ func (s *server) openSQL() (*sqlParts, error) {
 		ConnReadTimeout:  s.cfg.MySQLReadTimeout,
 		ConnWriteTimeout: s.cfg.MySQLWriteTimeout,
 		Applier:          app,
+		History:          s.sqlHistory(), // history.go
 		Logger:           s.log,
 		Version:          "8.0.33-cohort-" + version,
 	})

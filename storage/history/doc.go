@@ -11,8 +11,10 @@
 // Options.RollInterval. After a restore, TruncateAfter removes files past
 // the snapshot: the log replay produces those changes again.
 //
-// Reader.Scan / Records / Iter read a time range; they are the interface
-// the SQL layer's profile_history table is meant to wrap.
+// Reader.Scan / Records / Iter read the files of a time range; Writer.Scan
+// (Store.ScanHistory) also reads the records not yet flushed, each record
+// exactly once even while a flush runs: the SQL table profile_history
+// reads through it (cmd/cohort/history.go).
 //
 // It owns the files of one workspace's history directory; it must not
 // touch the engine beyond OnChanges and Snapshot().Seq.

@@ -160,6 +160,11 @@ type Writer struct {
 	buf    []Record // ordered by Seq
 	oldest time.Time
 	err    error // last flush error, reported by Flush
+
+	// pub is held exclusively while a flush makes its file visible and
+	// drops its records from buf, and shared while Scan lists the files
+	// and copies buf: a scan sees every record exactly once.
+	pub sync.RWMutex
 }
 
 // NewWriter returns a writer for dir (created if needed). Temporary files
@@ -219,16 +224,14 @@ func (w *Writer) Flush(ctx context.Context, seq uint64) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := w.write(ctx, recs); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	w.buf = slices.Clone(w.buf[n:])
-	if len(w.buf) > 0 {
-		w.oldest = time.Now()
-	}
-	w.mu.Unlock()
-	return nil
+	return w.write(ctx, recs, func() {
+		w.mu.Lock()
+		w.buf = slices.Clone(w.buf[n:])
+		if len(w.buf) > 0 {
+			w.oldest = time.Now()
+		}
+		w.mu.Unlock()
+	})
 }
 
 // Tick flushes everything if the buffer is past RollRows or older than
@@ -243,7 +246,9 @@ func (w *Writer) Tick(ctx context.Context, now time.Time) error {
 	return w.Flush(ctx, 0)
 }
 
-func (w *Writer) write(ctx context.Context, recs []Record) error {
+// write writes recs into a new file; published runs once the file is in
+// place, together with it for Scan.
+func (w *Writer) write(ctx context.Context, recs []Record, published func()) error {
 	fi := fileInfo{minSeq: recs[0].Seq, maxSeq: recs[len(recs)-1].Seq, minAt: recs[0].At, maxAt: recs[0].At}
 	for _, r := range recs {
 		fi.minAt, fi.maxAt = min(fi.minAt, r.At), max(fi.maxAt, r.At)
@@ -273,10 +278,55 @@ func (w *Writer) write(ctx context.Context, recs []Record) error {
 	}
 	fi.crc = crc
 	final := filepath.Join(w.dir, fi.fileName())
-	if err := os.Rename(tmp, final); err != nil {
+	w.pub.Lock()
+	err = os.Rename(tmp, final)
+	if err == nil {
+		published()
+	}
+	w.pub.Unlock()
+	if err != nil {
 		return fmt.Errorf("cannot write history file %s: %w", final, err)
 	}
 	return durable.SyncDir(w.dir)
+}
+
+// Scan is Reader.Scan over the files and the records not yet flushed
+// (after the files' ones): a change is visible as soon as the engine
+// reported it, each exactly once even while a flush runs.
+func (w *Writer) Scan(ctx context.Context, from, to time.Time, fn func(Record) error) error {
+	r := NewReader(w.dir)
+	lo, hi := from.UnixMicro(), to.UnixMicro()
+	w.pub.RLock()
+	names, err := r.Files(from, to)
+	var buffered []Record
+	if err == nil {
+		w.mu.Lock()
+		for _, rec := range w.buf {
+			if rec.At >= lo && rec.At < hi {
+				buffered = append(buffered, rec)
+			}
+		}
+		w.mu.Unlock()
+	}
+	w.pub.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := r.scanNames(ctx, names, lo, hi, fn); err != nil {
+		return err
+	}
+	for i, rec := range buffered {
+		if i&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec.Old, rec.New = clone(rec.Old), clone(rec.New)
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encode(r *Record, vals []column.Value) {
@@ -387,7 +437,10 @@ func (r *Reader) Scan(ctx context.Context, from, to time.Time, fn func(Record) e
 	if err != nil {
 		return err
 	}
-	lo, hi := from.UnixMicro(), to.UnixMicro()
+	return r.scanNames(ctx, names, from.UnixMicro(), to.UnixMicro(), fn)
+}
+
+func (r *Reader) scanNames(ctx context.Context, names []string, lo, hi int64, fn func(Record) error) error {
 	for _, name := range names {
 		if err := r.scanFile(ctx, name, lo, hi, fn); err != nil {
 			return err
