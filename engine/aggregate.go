@@ -33,6 +33,10 @@ type AggQuery struct {
 	Query
 	GroupBy []string
 	Aggs    []Agg
+	// OrderedFloatSums sums the values of SUM/AVG of float columns one by
+	// one in table order, as a sequential SQL engine does, instead of in
+	// parallel: deterministic, bit for bit (aggregate_ordered.go).
+	OrderedFloatSums bool
 }
 
 // Group is one output row: the group's key values then one value per Agg.
@@ -119,6 +123,7 @@ func (s *Snapshot) Aggregate(ctx context.Context, q AggQuery) ([]Group, error) {
 			views[i] = d.Dict.View()
 		}
 	}
+	ord := newOrderedSums(q, args, f.tbl.Chunks)
 	workers := make([]aggWorker, Workers())
 	for i := range workers {
 		workers[i].groups = make(map[groupKey]*accum)
@@ -143,6 +148,9 @@ func (s *Snapshot) Aggregate(ctx context.Context, q AggQuery) ([]Group, error) {
 		sel := bp.Resize(c.Rows)
 		defer func() { *bp = sel; bitmapPool.Put(bp) }()
 		f.eval(w, c, sel)
+		if ord != nil {
+			ord.keep(c, sel)
+		}
 		ws := &workers[w]
 		ws.rows = sel.AppendIndexes(ws.rows[:0], 0)
 		if len(ws.rows) == 0 {
@@ -205,6 +213,11 @@ func (s *Snapshot) Aggregate(ctx context.Context, q AggQuery) ([]Group, error) {
 			} else {
 				total[k] = a
 			}
+		}
+	}
+	if ord != nil {
+		if err := ord.sum(ctx, f.tbl.Chunks, keys, args, total); err != nil {
+			return nil, fmt.Errorf("cannot aggregate %s: %w", q.Table, err)
 		}
 	}
 	if len(keys) == 0 && len(total) == 0 {

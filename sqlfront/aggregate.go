@@ -21,11 +21,15 @@ import (
 // (Snapshot.Aggregate) for the groups: GMS has no aggregate pushdown and
 // would otherwise box and hash every row.
 //
+// SUM/AVG of DOUBLE ask the engine for ordered float sums
+// (AggQuery.OrderedFloatSums): GMS adds float64 values one by one in the
+// order the table returns its rows, and a parallel sum may differ in the
+// last bits. MIN/MAX of strings compare strings in the engine, as GMS does
+// (byte order, the collation being utf8mb4_0900_bin).
+//
 // It declines, leaving GMS to compute them, whatever the engine would not
-// answer with exactly GMS's result: SUM/AVG of DOUBLE (GMS sums in table
-// order; a parallel sum may differ in the last bits), MIN/MAX of strings,
-// JSON columns, grouping by DOUBLE, and person_id of events/identities
-// (stored per event, shown canonical).
+// answer with exactly GMS's result: JSON columns, grouping by DOUBLE, and
+// person_id of events/identities (stored per event, shown canonical).
 func (s *Server) aggregateRule(ctx *sql.Context, _ *analyzer.Analyzer, n sql.Node, _ *plan.Scope, _ analyzer.RuleSelector, _ *sql.QueryFlags) (sql.Node, transform.TreeIdentity, error) {
 	return transform.Node(n, func(n sql.Node) (sql.Node, transform.TreeIdentity, error) {
 		gb, ok := n.(*plan.GroupBy)
@@ -151,11 +155,11 @@ func (s *Server) planAggregate(ctx *sql.Context, gb *plan.GroupBy) (*aggNode, bo
 			}
 			switch a.Func {
 			case engine.AggSum, engine.AggAvg:
-				if d.Type != column.TypeInt {
-					return nil, false
-				}
-			case engine.AggMin, engine.AggMax:
-				if d.Type == column.TypeString {
+				switch d.Type {
+				case column.TypeInt:
+				case column.TypeFloat:
+					q.OrderedFloatSums = true
+				default:
 					return nil, false
 				}
 			case engine.AggCountDistinct:
