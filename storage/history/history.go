@@ -65,6 +65,11 @@ type Options struct {
 	// RollInterval flushes buffered records older than this on Tick;
 	// default 5 minutes.
 	RollInterval time.Duration
+	// MaxBuffered bounds the records held in memory: past it, the apply path
+	// itself writes the published batches' records to a file before it goes
+	// on (backpressure), so a burst of profile changes slows ingest instead
+	// of exhausting memory; default 2*RollRows.
+	MaxBuffered int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -75,6 +80,9 @@ func (o *Options) fill() {
 	}
 	if o.RollInterval <= 0 {
 		o.RollInterval = 5 * time.Minute
+	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = 2 * o.RollRows
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -194,7 +202,16 @@ func (w *Writer) Attach(ws *engine.Workspace) {
 		for _, c := range cs {
 			w.buf = append(w.buf, Record{Seq: seq, Person: c.Person, Attribute: c.Attribute, Old: c.Old, New: c.New, At: c.At, Source: c.Source})
 		}
+		full := len(w.buf) >= w.opts.MaxBuffered
 		w.mu.Unlock()
+		if full {
+			// Backpressure, on the writer's goroutine: write what is
+			// published (not this batch, which a crash could replay) so no
+			// file straddles a snapshot.
+			if err := w.Flush(context.Background(), seq-1); err != nil {
+				w.opts.Logger.Error("cannot flush profile history under backpressure", "dir", w.dir, "err", err)
+			}
+		}
 	})
 }
 
