@@ -384,3 +384,16 @@ func TestMinMaxOfStringsCompareStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestPauseChanges(t *testing.T) {
+	w := NewWorkspace("t", identity.DefaultRules())
+	var got []Change
+	w.OnChanges(func(cs []Change) { got = append(got, cs...) })
+	resume := w.PauseChanges()
+	mustApply(t, w, identify(0, []identity.ID{uid("1")}, f("plan", column.String("free"))))
+	resume()
+	mustApply(t, w, identify(time.Minute, []identity.ID{uid("1")}, f("plan", column.String("pro"))))
+	if len(got) != 1 || got[0].Old.S != "free" || got[0].New.S != "pro" {
+		t.Errorf("changes = %+v, want only free -> pro", got)
+	}
+}

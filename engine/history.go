@@ -26,7 +26,24 @@ func (w *Workspace) OnChanges(fn func([]Change)) {
 	w.onChanges = fn
 }
 
+// PauseChanges stops reporting changes to the OnChanges sink until resume
+// is called: for bulk loads that are nobody's change log (the generated
+// demo data set). Changes applied meanwhile are not reported later.
+func (w *Workspace) PauseChanges() (resume func()) {
+	w.mu.Lock()
+	w.changesPaused = true
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		w.changesPaused = false
+		w.mu.Unlock()
+	}
+}
+
 func (w *Workspace) recordChange(p uint32, old uint64, d *column.ColumnDef, v column.Value, at int64) {
+	if w.changesPaused {
+		return
+	}
 	if d == w.pc.first || d == w.pc.last || d == w.pc.updated {
 		return
 	}

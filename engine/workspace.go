@@ -38,22 +38,23 @@ const (
 type Workspace struct {
 	name string
 
-	mu         sync.Mutex // the writer
-	profiles   *table.Table
-	events     *table.Table
-	identities *table.Table
-	graph      *identity.Graph
-	rowOf      column.Paged[uint64] // person → profile RowID+1 (0: none)
-	seq        uint64
-	logSeq     uint64 // last durable-log position applied
-	nextEvent  int64
-	pc         profileCols
-	ec         eventCols
-	ic         identityCols
-	scratch    applyScratch
-	source     string         // message id of the op being applied
-	onChanges  func([]Change) // profile_history sink; nil when history is off
-	changes    []Change
+	mu            sync.Mutex // the writer
+	profiles      *table.Table
+	events        *table.Table
+	identities    *table.Table
+	graph         *identity.Graph
+	rowOf         column.Paged[uint64] // person → profile RowID+1 (0: none)
+	seq           uint64
+	logSeq        uint64 // last durable-log position applied
+	nextEvent     int64
+	pc            profileCols
+	ec            eventCols
+	ic            identityCols
+	scratch       applyScratch
+	source        string         // message id of the op being applied
+	onChanges     func([]Change) // profile_history sink; nil when history is off
+	changes       []Change
+	changesPaused bool // PauseChanges
 
 	snap atomic.Pointer[Snapshot]
 }

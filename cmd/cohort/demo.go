@@ -20,6 +20,11 @@ func loadDemo(ctx context.Context, ws *engine.Workspace, profiles, events int, s
 		return fmt.Errorf("cannot generate demo data: %w", err)
 	}
 	slog.Info("demo data generated", "profiles", profiles, "events", events, "took", time.Since(start).Round(time.Millisecond))
+	// The generated data set is nobody's change log: profile_history starts
+	// after it (recording 22 "changes" per generated profile would cost more
+	// than the load itself).
+	resume := ws.PauseChanges()
+	defer resume()
 	last := time.Now()
 	err = load.Workspace(ctx, ws, ds, func(done, total int64) {
 		if time.Since(last) >= 5*time.Second {

@@ -164,10 +164,11 @@ type Writer struct {
 	dir  string
 	opts Options
 
-	mu     sync.Mutex
-	buf    []Record // ordered by Seq
-	oldest time.Time
-	err    error // last flush error, reported by Flush
+	flushMu sync.Mutex // one Flush at a time: Tick, snapshots and backpressure
+	mu      sync.Mutex
+	buf     []Record // ordered by Seq
+	oldest  time.Time
+	err     error // last flush error, reported by Flush
 
 	// pub is held exclusively while a flush makes its file visible and
 	// drops its records from buf, and shared while Scan lists the files
@@ -226,6 +227,8 @@ func (w *Writer) Buffered() int {
 // seq is 0) into a new file. Snapshots call it with their sequence before
 // they are written, so no history file straddles a snapshot.
 func (w *Writer) Flush(ctx context.Context, seq uint64) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	n := len(w.buf)
 	if seq != 0 {

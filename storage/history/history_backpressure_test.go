@@ -22,6 +22,23 @@ func TestBackpressureBoundsBuffer(t *testing.T) {
 	ws := engine.NewWorkspace("bp", identity.DefaultRules())
 	w.Attach(ws)
 	const batches, perBatch = 40, 25
+	// The storage loop flushes concurrently with backpressure flushes.
+	stop := make(chan struct{})
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := w.Tick(context.Background(), time.Now().Add(2*time.Hour)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
 	maxSeen := 0
 	for b := 0; b < batches; b++ {
 		var ops []engine.Op
@@ -35,6 +52,8 @@ func TestBackpressureBoundsBuffer(t *testing.T) {
 		}
 		maxSeen = max(maxSeen, w.Buffered())
 	}
+	close(stop)
+	<-ticked
 	if maxSeen > 200+perBatch {
 		t.Errorf("buffer reached %d records, bound is MaxBuffered + one batch = %d", maxSeen, 200+perBatch)
 	}
