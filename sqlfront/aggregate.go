@@ -30,7 +30,15 @@ import (
 // It declines, leaving GMS to compute them, whatever the engine would not
 // answer with exactly GMS's result: JSON columns, grouping by DOUBLE, and
 // person_id of events/identities (stored per event, shown canonical).
-func (s *Server) aggregateRule(ctx *sql.Context, _ *analyzer.Analyzer, n sql.Node, _ *plan.Scope, _ analyzer.RuleSelector, _ *sql.QueryFlags) (sql.Node, transform.TreeIdentity, error) {
+//
+// It also declines inside subqueries (a non-empty scope): there GMS expects
+// each row prefixed with the outer scope's row, which the engine's
+// aggregate node does not produce. Such subqueries are computed by GMS over
+// the engine's pushed-down scan.
+func (s *Server) aggregateRule(ctx *sql.Context, _ *analyzer.Analyzer, n sql.Node, scope *plan.Scope, _ analyzer.RuleSelector, _ *sql.QueryFlags) (sql.Node, transform.TreeIdentity, error) {
+	if !scope.IsEmpty() {
+		return n, transform.SameTree, nil
+	}
 	return transform.Node(n, func(n sql.Node) (sql.Node, transform.TreeIdentity, error) {
 		gb, ok := n.(*plan.GroupBy)
 		if !ok {

@@ -27,7 +27,8 @@ import (
 // original expression, its only child, and evaluates it if the table did
 // not take the condition over.
 type behaviourExpr struct {
-	table string // the filtered table
+	table string      // the filtered table
+	id    sql.TableId // its table id in the plan
 	conds []engine.Cond
 	not   bool
 	orig  sql.Expression
@@ -133,7 +134,7 @@ func (s *Server) recognise(ctx *sql.Context, outer *table, outerID sql.TableId, 
 	if conds == nil {
 		return nil
 	}
-	return &behaviourExpr{table: outer.name, conds: conds, not: not, orig: e}
+	return &behaviourExpr{table: outer.name, id: outerID, conds: conds, not: not, orig: e}
 }
 
 func isPersonID(t *table, gf *expression.GetField) bool {

@@ -215,7 +215,7 @@ func (g *qgen) behaviour() string {
 
 // query returns a random query and whether its row order is defined.
 func (g *qgen) query() (string, bool) {
-	switch g.rng.IntN(9) {
+	switch g.rng.IntN(12) {
 	case 0, 1:
 		return fmt.Sprintf("SELECT person_id, country, tier, age, score, vip, signup_at, tags FROM profiles WHERE %s ORDER BY person_id", g.pred(profileCols, 3)), true
 	case 2:
@@ -232,6 +232,23 @@ func (g *qgen) query() (string, bool) {
 		return fmt.Sprintf("SELECT COUNT(*) FROM profiles p WHERE %s AND %s", g.behaviour(), g.pred(profileCols, 1)), true
 	case 7:
 		return fmt.Sprintf("SELECT person_id FROM profiles p WHERE %s ORDER BY person_id LIMIT 7", g.behaviour()), true
+	case 8:
+		// MIN/MAX of strings and SUM/AVG of DOUBLE (ordered float sums),
+		// grouped: values must be identical bit for bit.
+		key := g.pick("country", "tier", "vip", "age", "signup_at")
+		return fmt.Sprintf("SELECT %s, MIN(country), MAX(country), MIN(tier), MAX(tier), SUM(score), AVG(score), COUNT(score), MIN(score) FROM profiles WHERE %s GROUP BY %s",
+			key, g.pred(profileCols, 2), key), false
+	case 9:
+		w := ""
+		if g.rng.IntN(4) != 0 {
+			w = " WHERE " + g.pred(profileCols, 2)
+		}
+		return "SELECT SUM(score), AVG(score), MIN(country), MAX(tier), COUNT(*) FROM profiles" + w, true
+	case 10:
+		if g.rng.IntN(2) == 0 {
+			return fmt.Sprintf("SELECT name, SUM(amount), AVG(amount), MIN(name), MAX(name), AVG(qty) FROM events WHERE %s GROUP BY name", g.pred(eventCols, 2)), false
+		}
+		return fmt.Sprintf("SELECT SUM(amount), AVG(amount), MAX(name), MIN(name) FROM events WHERE %s", g.pred(eventCols, 2)), true
 	}
 	return fmt.Sprintf("SELECT COUNT(*), SUM(qty), MIN(qty), COUNT(DISTINCT qty) FROM events WHERE %s", g.pred(eventCols, 2)), true
 }

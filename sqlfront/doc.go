@@ -26,10 +26,14 @@
 // table through sql.IndexSearchableTable.LookupForExpressions. The tables
 // translate every conjunct the engine evaluates exactly (translate.go)
 // into an engine.Cond carried by a custom sql.Index (index.go); the rest
-// stays in GMS as the residual filter. Behavioural subqueries over events
-// (IN / NOT IN / EXISTS / NOT EXISTS) are recognised by a pre-analyzer rule
-// (behaviour.go) and become engine Did conditions; aggregates over a
-// pushed-down scan are answered by Snapshot.Aggregate (aggregate.go).
+// stays in GMS as the residual filter. Only conjuncts whose every field is
+// a column of the scanned table instance (its table id in the plan, set by
+// scopeRule) are pushed: in a correlated subquery, a predicate over the
+// outer row, even of the same table, stays in GMS. Behavioural subqueries
+// over events (IN / NOT IN / EXISTS / NOT EXISTS) are recognised by a
+// pre-analyzer rule (behaviour.go) and become engine Did conditions;
+// aggregates over a pushed-down scan are answered by Snapshot.Aggregate
+// (aggregate.go).
 // Options.DisablePushdown turns all of it off: GMS then evaluates
 // everything, which the differential test uses as its oracle.
 //

@@ -171,6 +171,7 @@ const (
 	ruleBehaviour analyzer.RuleId = 10001
 	ruleAggregate analyzer.RuleId = 10002
 	ruleHistory   analyzer.RuleId = 10003
+	ruleScope     analyzer.RuleId = 10004 // table ids of the plan's tables (table.go)
 )
 
 func (s *Server) newSession(_ context.Context, conn *mysql.Conn, addr string) (sql.Session, error) {

@@ -3,9 +3,13 @@ package sqlfront
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/analyzer"
 	"github.com/dolthub/go-mysql-server/sql/expression"
+	"github.com/dolthub/go-mysql-server/sql/plan"
+	"github.com/dolthub/go-mysql-server/sql/transform"
 
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/column"
@@ -23,6 +27,9 @@ type table struct {
 	out    sql.Schema
 	cols   []string // engine names of the output columns
 	lookup *sql.IndexLookup
+	// id is the table id of this instance in the query's plan (scopeRule),
+	// 0 until known: only conjuncts over its own fields are pushed down.
+	id sql.TableId
 }
 
 var (
@@ -152,18 +159,28 @@ func (t *table) LookupForExpressions(ctx *sql.Context, exprs ...sql.Expression) 
 	}
 	tr := translator{ctx: ctx, schema: t.es}
 	p := &pushdown{table: t.name}
-	var rest []sql.Expression
+	// A filter over this scan may hold conjuncts over an enclosing
+	// query's row (a correlated subquery), even over another instance of
+	// the same table (same names and types): those stay in GMS.
+	var rest, own []sql.Expression
+	for _, e := range exprs {
+		if t.owns(e) {
+			own = append(own, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
 	// Point lookups first: they make the rest a filter over one row.
-	if point, ident, used := t.pointLookup(ctx, &tr, exprs); used != nil {
+	if point, ident, used := t.pointLookup(ctx, &tr, own); used != nil {
 		p.point, p.ident, p.handled = point, ident, used
-		for _, e := range exprs {
+		for _, e := range own {
 			if !containsExpr(used, e) {
 				rest = append(rest, e)
 			}
 		}
 	} else {
-		for _, e := range exprs {
-			if b, ok := e.(*behaviourExpr); ok && b.table == t.name {
+		for _, e := range own {
+			if b, ok := e.(*behaviourExpr); ok && b.table == t.name && b.id == t.id {
 				p.did = append(p.did, b)
 				p.handled = append(p.handled, e)
 				continue
@@ -188,6 +205,100 @@ func (t *table) LookupForExpressions(ctx *sql.Context, exprs ...sql.Expression) 
 		residual = expression.JoinAnd(rest...)
 	}
 	return lookup, nil, residual, true, nil
+}
+
+// owns reports whether every field e reads is a column of this table
+// instance (its table id and one of its column names). A table whose id
+// is unknown owns nothing: pushing a conjunct over another scope's row
+// into this scan gives wrong results.
+func (t *table) owns(e sql.Expression) bool {
+	if t.id == 0 {
+		return false
+	}
+	ok := true
+	transform.InspectExpr(e, func(x sql.Expression) bool {
+		if gf, is := x.(*expression.GetField); is {
+			if _, known := lookupColumn(t.es, gf.Name()); gf.TableId() != t.id || !known {
+				ok = false
+			}
+		}
+		return !ok
+	})
+	return ok
+}
+
+// scopeRule tells every Cohort table of the plan, subqueries included,
+// its table id, so that LookupForExpressions pushes down only the
+// conjuncts over its own fields. It is one of GMS's AlwaysBeforeDefault
+// rules (registered in init): those run before join planning (which calls
+// LookupForExpressions) in every analysis, including the short rule
+// batches of single-table UPDATE and DELETE, which run no pre-analyzer
+// rule.
+func scopeRule(_ *sql.Context, _ *analyzer.Analyzer, n sql.Node, _ *plan.Scope, _ analyzer.RuleSelector, _ *sql.QueryFlags) (sql.Node, transform.TreeIdentity, error) {
+	return bindTableIDs(n)
+}
+
+func init() {
+	analyzer.AlwaysBeforeDefault = append(analyzer.AlwaysBeforeDefault, analyzer.Rule{Id: ruleScope, Apply: scopeRule})
+}
+
+func bindTableIDs(n sql.Node) (sql.Node, transform.TreeIdentity, error) {
+	return transform.NodeWithOpaque(n, func(n sql.Node) (sql.Node, transform.TreeIdentity, error) {
+		same := transform.SameTree
+		if rt, ok := n.(*plan.ResolvedTable); ok {
+			if t, ok := rt.UnderlyingTable().(*table); ok && t.id != rt.Id() {
+				nt := *t
+				nt.id = rt.Id()
+				m, err := rt.WithTable(&nt)
+				if err != nil {
+					return nil, transform.SameTree, err
+				}
+				n, same = m, transform.NewTree
+			}
+		}
+		if _, ok := n.(sql.Expressioner); !ok {
+			return n, same, nil
+		}
+		m, sameExprs, err := transform.OneNodeExpressions(n, func(e sql.Expression) (sql.Expression, transform.TreeIdentity, error) {
+			return transform.Expr(e, func(e sql.Expression) (sql.Expression, transform.TreeIdentity, error) {
+				// Subqueries: plans inside expressions.
+				wn, ok := e.(sql.ExpressionWithNodes)
+				if !ok {
+					return e, transform.SameTree, nil
+				}
+				children := wn.NodeChildren()
+				changed := false
+				for i, c := range children {
+					if c == nil {
+						continue
+					}
+					nc, same, err := bindTableIDs(c)
+					if err != nil {
+						return e, transform.SameTree, err
+					}
+					if !same {
+						if !changed {
+							children = slices.Clone(children)
+							changed = true
+						}
+						children[i] = nc
+					}
+				}
+				if !changed {
+					return e, transform.SameTree, nil
+				}
+				ne, err := wn.WithNodeChildren(children...)
+				if err != nil {
+					return e, transform.SameTree, err
+				}
+				return ne, transform.NewTree, nil
+			})
+		})
+		if err != nil {
+			return nil, transform.SameTree, err
+		}
+		return m, same && sameExprs, nil
+	})
 }
 
 func containsExpr(list []sql.Expression, e sql.Expression) bool {

@@ -107,9 +107,9 @@ func (t *translator) column(e sql.Expression) (*column.ColumnDef, sql.Type, bool
 	if !ok {
 		return nil, nil, false
 	}
-	// The field must have our column's type: a same-named column of
-	// another table (an outer scope) has a different one or is rejected
-	// by the caller's name check.
+	// The field must have our column's type. Whether it is a field of
+	// this table instance at all (not of an outer scope, possibly another
+	// instance of the same table) is checked by the caller (table.owns).
 	if !types.TypesEqual(gf.Type(), sqlType(d.Type)) {
 		return nil, nil, false
 	}

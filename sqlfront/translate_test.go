@@ -109,6 +109,21 @@ func TestLookupResidual(t *testing.T) {
 	ts := startServer(t, eng, nil)
 	f, ctx := filterOf(t, ts.srv, "country = 'US' AND lower(tier) = 'pro' AND age > 3")
 	tbl := newTable(ctx, &database{srv: ts.srv, ws: ws}, "profiles")
+	// Until it knows its table id (scopeRule), a table pushes nothing
+	// down; nor does it push fields of another table instance.
+	if _, _, _, ok, _ := tbl.LookupForExpressions(ctx, expression.SplitConjunction(f)...); ok {
+		t.Error("a lookup on a table without id")
+	}
+	tbl.id = 99
+	if _, _, _, ok, _ := tbl.LookupForExpressions(ctx, expression.SplitConjunction(f)...); ok {
+		t.Error("a lookup over another table's fields")
+	}
+	transform.InspectExpr(f, func(x sql.Expression) bool {
+		if gf, is := x.(*expression.GetField); is {
+			tbl.id = gf.TableId()
+		}
+		return false
+	})
 	lookup, _, residual, ok, err := tbl.LookupForExpressions(ctx, expression.SplitConjunction(f)...)
 	if err != nil || !ok {
 		t.Fatalf("lookup: %v %v", ok, err)
