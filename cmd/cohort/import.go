@@ -96,22 +96,14 @@ func cmdImport(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	fs.BoolVar(&f.progress, "progress", true, "")
 	fs.IntVar(&f.batch, "batch", 0, "")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "")
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				writeImportHelp(stdout)
-				return exitOK
-			}
-			fmt.Fprintf(stderr, "cohort import: %v\nRun 'cohort import --help' for the flags.\n", err)
-			return exitUsage
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeImportHelp(stdout)
+			return exitOK
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+		fmt.Fprintf(stderr, "cohort import: %v\nRun 'cohort import --help' for the flags.\n", err)
+		return exitUsage
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "cohort import: "+format+"\nRun 'cohort import --help' for the flags.\n", a...)

@@ -55,23 +55,14 @@ func cmdWorkspace(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	fs.StringVar(&f.dataDir, "data-dir", envMap["COHORT_DATA_DIR"], "")
 	fs.StringVar(&f.label, "label", "", "")
 	fs.BoolVar(&f.newKey, "new", false, "")
-	// Flags may follow the positional arguments.
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				writeWorkspaceHelp(stdout)
-				return exitOK
-			}
-			fmt.Fprintf(stderr, "cohort workspace: %v\n", err)
-			return exitUsage
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeWorkspaceHelp(stdout)
+			return exitOK
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+		fmt.Fprintf(stderr, "cohort workspace: %v\n", err)
+		return exitUsage
 	}
 	if len(pos) == 0 {
 		writeWorkspaceHelp(stderr)
@@ -98,7 +89,6 @@ func cmdWorkspace(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		f.token = strings.TrimSpace(string(b))
 	}
 	c := adminClient{url: f.url, token: f.token, http: &http.Client{Timeout: 30 * time.Second}}
-	var err error
 	switch {
 	case pos[0] == "create" && len(pos) == 2:
 		var info ingest.WorkspaceInfo
