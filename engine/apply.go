@@ -68,6 +68,7 @@ func (w *Workspace) ApplyLogged(ctx context.Context, ops []Op, logSeq uint64) (R
 	w.seq++
 	res.Seq = w.seq
 	w.publish()
+	w.fireApplied()
 	return res, nil
 }
 
@@ -86,6 +87,7 @@ func (w *Workspace) applyOne(op *Op, res *Result) error {
 			return fmt.Errorf("identify: %w", err)
 		}
 		w.writeProfile(p, defs, vals, op.At)
+		w.touched(p)
 	case OpTrack:
 		if op.Event == "" {
 			return fmt.Errorf("track: %w: event name is empty", ErrInvalidOp)
@@ -108,6 +110,7 @@ func (w *Workspace) applyOne(op *Op, res *Result) error {
 			return fmt.Errorf("track %s: %w", op.Event, err)
 		}
 		w.appendEvent(p, op, pdefs, pvals)
+		w.touched(p)
 		if len(tdefs) > 0 {
 			w.writeProfile(p, tdefs, tvals, op.At)
 		} else {
@@ -238,6 +241,9 @@ func (w *Workspace) afterResolve(r identity.Resolution, op *Op, res *Result, wri
 	for w.rowOf.Len() <= int(r.Person) {
 		w.rowOf.Append(0)
 	}
+	if r.Created || len(r.Attached) > 0 {
+		w.touched(r.Person)
+	}
 	if r.Created {
 		res.Created++
 		if !writeLater {
@@ -247,6 +253,8 @@ func (w *Workspace) afterResolve(r identity.Resolution, op *Op, res *Result, wri
 	for _, m := range r.Merges {
 		res.Merged++
 		w.mergeProfiles(m.From, m.Into, op.At)
+		w.pidx.merge(m.From, m.Into)
+		w.merged(m.From, m.Into)
 	}
 	for _, id := range r.Attached {
 		w.identities.Begin()
@@ -260,7 +268,7 @@ func (w *Workspace) afterResolve(r identity.Resolution, op *Op, res *Result, wri
 
 func (w *Workspace) appendEvent(p uint32, op *Op, defs []*column.ColumnDef, vals []column.Value) {
 	t := w.events
-	t.Begin()
+	w.pidx.add(p, t.Begin())
 	t.SetInt(w.ec.id, w.nextEvent)
 	w.nextEvent++
 	t.SetInt(w.ec.person, int64(p))
@@ -316,6 +324,7 @@ func (w *Workspace) flushSeen() {
 		}
 		if len(defs) > 0 {
 			w.rewrite(p, defs, vals, 0)
+			w.touched(p)
 		}
 	}
 }
@@ -477,6 +486,7 @@ func (w *Workspace) erase(op *Op) error {
 	members := column.NewBitmap(w.rowOf.Len())
 	for _, q := range w.graph.Members(p) {
 		members.Set(int(q))
+		w.erasedPerson(q, q == p)
 	}
 	w.graph.Erase(p)
 	for q := members.Next(0); q >= 0; q = members.Next(q + 1) {

@@ -22,7 +22,7 @@ type Engine struct {
 	opts     Options
 	mu       sync.RWMutex
 	ws       map[string]*Workspace
-	onCreate func(*Workspace) // see OnCreate (restore.go)
+	onCreate []func(*Workspace) // see OnCreate (restore.go)
 }
 
 // New returns an engine with no workspaces.
@@ -47,8 +47,8 @@ func (e *Engine) CreateWorkspace(name string) (*Workspace, error) {
 		return nil, fmt.Errorf("cannot create workspace %q: it exists", name)
 	}
 	w := NewWorkspace(name, *e.opts.Rules)
-	if e.onCreate != nil {
-		e.onCreate(w)
+	for _, fn := range e.onCreate {
+		fn(w)
 	}
 	e.ws[name] = w
 	return w, nil

@@ -33,6 +33,9 @@ type Counters struct {
 	LogSeq    uint64 // durable-log position of the last applied batch
 	NextEvent int64  // the event_id the next event gets
 	Persons   int    // person ids allocated (merged and erased included)
+	// The in-memory event window (Snapshot.EventsFrom, EventsThrough): the
+	// events it excludes are not in the export's events table.
+	EventsFrom, EventsThrough int64
 }
 
 // Export returns the export of the latest published snapshot. It takes the
@@ -45,8 +48,9 @@ func (w *Workspace) Export() *Export {
 	w.mu.Unlock()
 	return &Export{
 		Workspace: w.name,
-		Counters:  Counters{Seq: s.Seq, LogSeq: s.LogSeq, NextEvent: next, Persons: s.Graph.Persons()},
-		Snapshot:  s,
+		Counters: Counters{Seq: s.Seq, LogSeq: s.LogSeq, NextEvent: next, Persons: s.Graph.Persons(),
+			EventsFrom: s.EventsFrom, EventsThrough: s.EventsThrough},
+		Snapshot: s,
 	}
 }
 

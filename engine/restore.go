@@ -66,7 +66,7 @@ func (e *Engine) NewRestorer(name string, c Counters) (*Restorer, error) {
 	if !workspaceName.MatchString(name) {
 		return nil, fmt.Errorf("cannot restore workspace %q: name must match %s", name, workspaceName)
 	}
-	if c.Persons < 0 || c.NextEvent < 1 {
+	if c.Persons < 0 || c.NextEvent < 1 || c.EventsThrough < 0 || c.EventsThrough >= c.NextEvent {
 		return nil, fmt.Errorf("cannot restore workspace %s: bad counters %+v", name, c)
 	}
 	r := &Restorer{e: e, w: NewWorkspace(name, *e.opts.Rules), c: c, g: identity.NewRestorer(*e.opts.Rules)}
@@ -151,7 +151,7 @@ func (r *Restorer) Row(tbl string, vals []column.Value) error {
 	if len(vals) != len(cols) {
 		return r.fail("row %d of %s has %d values for %d columns", r.rows[ti], tbl, len(vals), len(cols))
 	}
-	var person int64
+	var person, eventPerson int64
 	switch tbl {
 	case Profiles:
 		p := &vals[r.w.pc.person.Index]
@@ -167,8 +167,14 @@ func (r *Restorer) Row(tbl string, vals []column.Value) error {
 		if id.Type != column.TypeInt || id.I <= 0 || id.I >= r.c.NextEvent {
 			return r.fail("event row %d: event_id %s not in [1, %d)", r.rows[ti], id, r.c.NextEvent)
 		}
+		if p := &vals[r.w.ec.person.Index]; p.Type == column.TypeInt && p.I > 0 && p.I <= int64(r.c.Persons) {
+			eventPerson = p.I
+		}
 	}
 	row := t.Begin()
+	if eventPerson != 0 {
+		r.w.pidx.add(uint32(eventPerson), row)
+	}
 	for i, d := range cols {
 		v := &vals[i]
 		if v.Type == column.TypeNull {
@@ -269,7 +275,9 @@ func (r *Restorer) Build() (*Workspace, error) {
 		}
 	}
 	w.graph = g
+	w.pidx.restoreGroups(g)
 	w.seq, w.logSeq, w.nextEvent = r.c.Seq, r.c.LogSeq, r.c.NextEvent
+	w.eventsFrom, w.eventsThrough = r.c.EventsFrom, r.c.EventsThrough
 	w.publish()
 	done := fmt.Errorf("cannot restore workspace %s: restorer already finished", w.name)
 	r.err.Store(&done)
@@ -296,12 +304,13 @@ func (r *Restorer) Finish() (*Workspace, error) {
 	return w, nil
 }
 
-// OnCreate registers fn to be called with every workspace CreateWorkspace
-// makes from now on, before it is returned or visible, so hooks such as
-// profile history (Workspace.OnChanges) are in place before its first
-// batch. fn runs under the engine lock: it must not call the Engine.
+// OnCreate adds fn to the functions called with every workspace
+// CreateWorkspace makes from now on, before it is returned or visible, so
+// hooks such as profile history (Workspace.OnChanges) or real-time segments
+// (Workspace.OnApplied) are in place before its first batch. fn runs under
+// the engine lock: it must not call the Engine.
 func (e *Engine) OnCreate(fn func(*Workspace)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.onCreate = fn
+	e.onCreate = append(e.onCreate, fn)
 }

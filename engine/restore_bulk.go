@@ -70,6 +70,9 @@ func (r *Restorer) Chunk(tbl string, c *column.Chunk) error {
 	if err := t.AppendSealed(c); err != nil {
 		return r.fail("%w", err)
 	}
+	if tbl == Events {
+		r.w.pidx.addChunk(int(first>>column.ChunkBits), c, r.w.ec.person, int64(r.c.Persons))
+	}
 	r.rows[ti] += int64(c.Rows)
 	return nil
 }

@@ -54,7 +54,11 @@ type Workspace struct {
 	source        string         // message id of the op being applied
 	onChanges     func([]Change) // profile_history sink; nil when history is off
 	changes       []Change
-	changesPaused bool // PauseChanges
+	changesPaused bool        // PauseChanges
+	pidx          personIndex // person → event rows (personindex.go)
+	applied       appliedLog  // OnApplied hooks and the batch's changes (applied.go)
+	eventsFrom    int64       // in-memory event window (window.go)
+	eventsThrough int64
 
 	snap atomic.Pointer[Snapshot]
 }
@@ -97,6 +101,8 @@ func NewWorkspace(name string, rules identity.Rules) *Workspace {
 	// Events of one name sit together in each sealed chunk: a behavioural
 	// predicate reads that event's persons and times sequentially.
 	w.events.ClusterBy(w.ec.name)
+	w.pidx.init()
+	w.events.OnSeal(w.pidx.onSeal)
 	w.rowOf.Append(0) // person ids start at 1
 	w.publish()
 	return w
@@ -118,6 +124,14 @@ type Snapshot struct {
 	Identities *table.Snapshot
 	Graph      *identity.View
 	rowOf      column.PagedView[uint64]
+	pevents    personView // PersonEvents
+
+	// EventsFrom and EventsThrough say which events are in Events (see
+	// window.go). EventsFrom 0: all of them. Otherwise the events with
+	// ts < EventsFrom (µs) and event_id <= EventsThrough were dropped
+	// from memory (DropEventsBefore) and are kept on disk only; every
+	// other event is in Events.
+	EventsFrom, EventsThrough int64
 }
 
 // Table returns the snapshot of the named table.
@@ -148,15 +162,20 @@ func (s *Snapshot) ProfileRow(p uint32) (*column.Chunk, int) {
 }
 
 func (w *Workspace) publish() {
+	ev := w.events.Publish()
 	w.snap.Store(&Snapshot{
 		Workspace:  w.name,
 		Seq:        w.seq,
 		LogSeq:     w.logSeq,
 		Profiles:   w.profiles.Publish(),
-		Events:     w.events.Publish(),
+		Events:     ev,
 		Identities: w.identities.Publish(),
 		Graph:      w.graph.Freeze(),
 		rowOf:      w.rowOf.Freeze(),
+		pevents:    w.pidx.freeze(ev),
+
+		EventsFrom:    w.eventsFrom,
+		EventsThrough: w.eventsThrough,
 	})
 }
 
@@ -171,6 +190,7 @@ func (w *Workspace) Memory() map[string]map[string]int64 {
 		Identities: w.identities.Bytes(),
 	}
 	m[Profiles]["_person_index"] = w.rowOf.Bytes(8)
+	m[Events]["_person_index"] = w.pidx.bytes()
 	m[Identities]["_graph"] = w.graph.Bytes()
 	return m
 }

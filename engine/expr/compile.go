@@ -23,6 +23,7 @@ type Program struct {
 	root node
 	cols []int
 	src  Expr
+	rows rowProg // root flattened for Match (match.go)
 }
 
 type kind uint8
@@ -79,7 +80,7 @@ func CompileSnapshot(e Expr, schema *column.Schema, dicts []column.DictView, now
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{root: root, src: e}
+	p := &Program{root: root, src: e, rows: flatten(&root)}
 	for col := range c.used {
 		p.cols = append(p.cols, col)
 	}

@@ -1,5 +1,6 @@
 // Package expr compiles row predicates over one table into Programs that
-// evaluate a chunk at a time into selection bitmaps.
+// evaluate a chunk at a time into selection bitmaps (Eval, EvalWithin), or
+// one row at a time for real-time re-evaluation (Match).
 //
 // It owns the predicate tree (Cmp, In, Between, IsNull, Like, Contains,
 // InBitmap, And, Or, Not, True/False and time constants), its compilation
@@ -37,5 +38,5 @@
 // published snapshot; otherwise recompile against the newer snapshot.
 //
 // Concurrency: a Program is immutable after Compile; Eval may run on many
-// goroutines at once, each with its own Scratch.
+// goroutines at once, each with its own Scratch. Match needs no Scratch.
 package expr

@@ -40,6 +40,7 @@ type Table struct {
 	live     int64
 	inRow    bool
 	cluster  *column.ColumnDef // sealed chunks are ordered by this string column
+	onSeal   func(slot int, perm []int32)
 }
 
 // ClusterBy makes every chunk sealed from now on store its rows ordered by
@@ -49,6 +50,13 @@ type Table struct {
 // sealed: only use it on tables whose rows are not addressed by row id
 // across batches (events).
 func (t *Table) ClusterBy(d *column.ColumnDef) { t.cluster = d }
+
+// OnSeal sets fn to be called by the writer every time the tail becomes
+// sealed chunk slot, right after the chunk is in place and before the next
+// row starts. perm is nil when the rows kept their offsets; otherwise row i
+// of the sealed chunk is row perm[i] of the tail (see ClusterBy), and fn
+// must not keep perm. Chunks appended by AppendSealed do not call fn.
+func (t *Table) OnSeal(fn func(slot int, perm []int32)) { t.onSeal = fn }
 
 // New returns an empty table with the given initial columns.
 func New(name string, s *column.Schema) *Table {
@@ -168,6 +176,9 @@ func (t *Table) seal() {
 	}
 	t.slots = append(t.slots, c)
 	t.tail, t.tailN, t.tailDel, t.tailDead, t.delShr = nil, 0, nil, 0, false
+	if t.onSeal != nil {
+		t.onSeal(c.Slot, perm)
+	}
 }
 
 // Delete marks row r deleted. Deleting a deleted row is a no-op; it reports

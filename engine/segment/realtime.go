@@ -1,0 +1,185 @@
+package segment
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cohortdb/cohort/engine"
+)
+
+// process brings every segment up to date: the batches applied since the
+// last call (coalesced and evaluated against the newest of their
+// snapshots), the persons whose time windows moved, and the size sample.
+func (m *Manager) process() {
+	m.qmu.Lock()
+	q := m.queue
+	m.queue = pending{persons: q.persons[:0:0], gone: q.gone[:0:0], erased: q.erased[:0:0]}
+	m.qmu.Unlock()
+
+	now := m.opts.Now()
+	if m.dirty || m.order == nil {
+		m.mu.RLock()
+		m.order = m.order[:0]
+		for _, s := range m.segs {
+			m.order = append(m.order, s)
+		}
+		m.mu.RUnlock()
+		slices.SortFunc(m.order, func(a, b *segment) int { return strings.Compare(a.info.Name, b.info.Name) })
+	}
+	segs := m.order
+	m.trans = m.trans[:0]
+
+	snap := q.snap
+	if snap == nil {
+		snap = m.ws.Snapshot()
+	}
+	due := m.wheel.due(now.UnixMicro())
+	if len(segs) > 0 && (len(q.persons) > 0 || len(q.gone) > 0 || len(due) > 0) {
+		if err := m.compile(segs, snap, now); err != nil {
+			m.opts.Logger.Error("cannot compile segments", "workspace", m.ws.Name(), "err", err)
+		} else {
+			m.evaluate(segs, snap, now, q, due)
+		}
+	}
+	if len(m.trans) > 0 && m.opts.OnTransitions != nil {
+		m.opts.OnTransitions(m.trans)
+	}
+	m.sample(segs, now)
+}
+
+// compile recompiles the point set when segments changed or it went stale
+// for snap and now (dictionaries grew, now moved by Resolution).
+func (m *Manager) compile(segs []*segment, snap *engine.Snapshot, now time.Time) error {
+	if !m.dirty && m.set != nil && !m.set.Stale(snap, now, m.opts.Resolution) {
+		return nil
+	}
+	conds := make([]engine.Cond, len(segs))
+	for i, s := range segs {
+		conds[i] = s.cond
+	}
+	set, err := snap.CompilePoints(conds, now, m.set)
+	if err != nil {
+		return err
+	}
+	m.set, m.dirty = set, false
+	if cap(m.in) < len(segs) {
+		m.in = make([]bool, len(segs))
+	}
+	m.in = m.in[:len(segs)]
+	return nil
+}
+
+func (m *Manager) evaluate(segs []*segment, snap *engine.Snapshot, now time.Time, q pending, due []uint32) {
+	n := snap.Graph.Persons() + 1
+	m.seen = m.seen.Resize(n)
+	clear(m.seen)
+	for _, p := range q.gone {
+		if int(p) >= n || m.seen.Get(int(p)) {
+			continue
+		}
+		m.seen.Set(int(p))
+		cause := CauseMerge
+		for _, e := range q.erased {
+			if e == p {
+				cause = CauseErase
+				break
+			}
+		}
+		for _, s := range segs {
+			m.exit(s, p, cause, q.logSeq, now)
+		}
+	}
+	touch := func(p uint32, cause Cause, seq uint64) {
+		if int(p) >= n || m.seen.Get(int(p)) {
+			return
+		}
+		m.seen.Set(int(p))
+		if snap.Graph.Canonical(p) != p {
+			for _, s := range segs {
+				m.exit(s, p, CauseMerge, seq, now)
+			}
+			return
+		}
+		next := m.set.Eval(snap, p, m.in)
+		for i, s := range segs {
+			m.setMember(s, p, m.in[i], cause, seq, now)
+		}
+		if next != 0 {
+			m.wheel.schedule(p, next)
+		}
+
+	}
+	for _, p := range q.persons {
+		touch(p, CauseIngest, q.logSeq)
+	}
+	for _, p := range due {
+		touch(p, CauseTime, 0)
+	}
+	m.apply(segs)
+}
+
+func earliest(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// exit records that p left s, if it was a member.
+func (m *Manager) exit(s *segment, p uint32, cause Cause, seq uint64, now time.Time) {
+	m.setMember(s, p, false, cause, seq, now)
+}
+
+// setMember records p's new membership of s as a pending transition when it
+// differs from the current one; apply makes them visible.
+func (m *Manager) setMember(s *segment, p uint32, in bool, cause Cause, seq uint64, now time.Time) {
+	was := int(p) < len(s.members)*64 && s.members.Get(int(p))
+	if was == in {
+		return
+	}
+	s.pend = append(s.pend, int32(len(m.trans)))
+	m.trans = append(m.trans, Transition{Segment: s.info.Name, Version: s.info.Version, Person: p, Entered: in, At: now, Cause: cause, LogSeq: seq})
+}
+
+// apply writes the pending transitions into the membership bitmaps, one
+// lock per segment.
+func (m *Manager) apply(segs []*segment) {
+	for _, s := range segs {
+		if len(s.pend) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		for _, i := range s.pend {
+			t := &m.trans[i]
+			if t.Entered {
+				if int(t.Person) >= len(s.members)*64 {
+					s.members = s.members.Clone(max(int(t.Person)+1, len(s.members)*64*5/4))
+				}
+				s.members.Set(int(t.Person))
+				s.count++
+			} else {
+				s.members.Clear(int(t.Person))
+				s.count--
+			}
+		}
+		s.mu.Unlock()
+		s.pend = s.pend[:0]
+	}
+}
+
+// sample reports every segment's size once per SampleEvery.
+func (m *Manager) sample(segs []*segment, now time.Time) {
+	if m.opts.SampleEvery < 0 || m.opts.OnSample == nil || now.Sub(m.sampled) < m.opts.SampleEvery {
+		return
+	}
+	m.sampled = now.Truncate(m.opts.SampleEvery)
+	out := make([]Sample, 0, len(segs))
+	for _, s := range segs {
+		info := s.snapshotInfo()
+		out = append(out, Sample{Segment: info.Name, Version: info.Version, At: now, Members: info.Members})
+	}
+	if len(out) > 0 {
+		m.opts.OnSample(out)
+	}
+}
