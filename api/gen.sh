@@ -63,14 +63,34 @@ need protoc-gen-grpc-gateway "Version $GRPC_GATEWAY,"
 need protoc-gen-openapiv2 "Version $GRPC_GATEWAY,"
 
 cd "$api"
-for dir in ingest/v1; do
+# Every API package, each with its protos and its REST mapping <name>.yaml.
+dirs=(ingest/v1 profile/v1 segment/v1)
+
+# protoc plugins take one grpc_api_configuration file: concatenate the
+# rules of every package's YAML into one (the part after "  rules:").
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+http="$tmp/http.yaml"
+printf 'type: google.api.Service\nconfig_version: 3\nhttp:\n  rules:\n' >"$http"
+protos=()
+for dir in "${dirs[@]}"; do
 	mkdir -p "$out/$dir"
-	protoc -I . \
-		--go_out="$out" --go_opt=paths=source_relative \
-		--go-grpc_out="$out" --go-grpc_opt=paths=source_relative \
-		--grpc-gateway_out="$out" --grpc-gateway_opt=paths=source_relative \
-		--grpc-gateway_opt=grpc_api_configuration="$dir/ingest.yaml" \
-		--openapiv2_out="$out" \
-		--openapiv2_opt=grpc_api_configuration="$dir/ingest.yaml" \
-		"$dir"/*.proto
+	for y in "$dir"/*.yaml; do
+		sed -n '/^  rules:/,$p' "$y" | tail -n +2 >>"$http"
+	done
+	protos+=("$dir"/*.proto)
 done
+
+# One run: Go messages, gRPC stubs and gateway handlers beside each proto,
+# and one OpenAPI document for every service (cohort.swagger.json, served
+# at /openapi.json).
+protoc -I . \
+	--go_out="$out" --go_opt=paths=source_relative \
+	--go-grpc_out="$out" --go-grpc_opt=paths=source_relative \
+	--grpc-gateway_out="$out" --grpc-gateway_opt=paths=source_relative \
+	--grpc-gateway_opt=grpc_api_configuration="$http" \
+	--openapiv2_out="$out" \
+	--openapiv2_opt=grpc_api_configuration="$http" \
+	--openapiv2_opt=allow_merge=true,merge_file_name=cohort \
+	--openapiv2_opt=openapi_configuration=openapi.yaml \
+	"${protos[@]}"

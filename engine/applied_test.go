@@ -182,7 +182,7 @@ func TestAppliedAgainstSnapshots(t *testing.T) {
 			quiet++
 		}
 	}
-	if merges == 0 || erasures == 0 || quiet == 0 {
+	if merges == 0 || erasures == 0 {
 		t.Fatalf("workload too tame: %d merges, %d erased persons", merges, erasures)
 	}
 	t.Logf("%d batches (%d changing no person), %d persons, %d merges, %d erased", len(*got), quiet, w.Snapshot().Graph.Persons(), merges, erasures)

@@ -89,6 +89,7 @@ func New(ctx context.Context, eng *engine.Engine, opts Options) (*Service, error
 		Partitions:    opts.Partitions,
 		Linger:        opts.Linger,
 		MaxBatchBytes: opts.MaxBatchBytes,
+		KeepOps:       true, // for s.app, which takes them (applier.apply)
 		Logger:        opts.Logger,
 	}
 	if opts.NATSURL == "" {
@@ -163,8 +164,15 @@ func (s *Service) Applier() *applier.Applier { return s.app }
 // Keys returns the key store.
 func (s *Service) Keys() *keys.Store { return s.keys }
 
-// Append writes ops to the log (norm.Sink).
+// Append writes ops to the log (norm.Sink). While the applier lags more
+// than its MaxLag behind the log, it first waits (applier.Throttle), so
+// that an overloaded node slows its writers down instead of letting
+// freshness degrade without bound. The log keeps ops for the applier
+// (ilog.Options.KeepOps): they must not be modified once Append returned.
 func (s *Service) Append(ctx context.Context, ws string, ops []engine.Op) error {
+	if err := s.app.Throttle(ctx, s.l.Stats().LastAck); err != nil {
+		return err
+	}
 	return s.l.Append(ctx, ws, ops)
 }
 

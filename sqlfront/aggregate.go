@@ -86,6 +86,9 @@ func (s *Server) planAggregate(ctx *sql.Context, gb *plan.GroupBy) (*aggNode, bo
 		}
 		push = pi.push
 	}
+	if t.scanReachesDisk(ctx, push) { // events_cold.go: GMS aggregates memory + disk
+		return nil, false
+	}
 	col := func(e sql.Expression) (*column.ColumnDef, bool) {
 		gf, ok := e.(*expression.GetField)
 		if !ok {
@@ -228,6 +231,9 @@ func (n *aggNode) RowIter(ctx *sql.Context, _ sql.Row) (sql.RowIter, error) {
 	snap := snapshot(ctx, n.db.ws)
 	q := n.q
 	q.Now = ctx.QueryTime()
+	if err := aggReachesDisk(snap, q.Table, n.push, q.Now); err != nil { // events_cold.go
+		return nil, err
+	}
 	if n.push != nil {
 		cond, empty, err := n.push.cond(ctx, snap)
 		if err != nil {

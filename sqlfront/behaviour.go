@@ -36,11 +36,19 @@ type behaviourExpr struct {
 
 var _ sql.Expression = (*behaviourExpr)(nil)
 
-func (b *behaviourExpr) Resolved() bool   { return b.orig.Resolved() }
-func (b *behaviourExpr) String() string   { return fmt.Sprintf("cohort.did(%s)", b.orig) }
+func (b *behaviourExpr) Resolved() bool { return b.orig.Resolved() }
+func (b *behaviourExpr) String() string {
+	if b.not {
+		return fmt.Sprintf("cohort.did(NOT %s)", b.orig)
+	}
+	return fmt.Sprintf("cohort.did(%s)", b.orig)
+}
 func (b *behaviourExpr) Type() sql.Type   { return types.Boolean }
 func (b *behaviourExpr) IsNullable() bool { return b.orig.IsNullable() }
 func (b *behaviourExpr) Eval(ctx *sql.Context, row sql.Row) (any, error) {
+	if b.not { // orig is the subquery without its NOT
+		return expression.NewNot(b.orig).Eval(ctx, row)
+	}
 	return b.orig.Eval(ctx, row)
 }
 func (b *behaviourExpr) Children() []sql.Expression { return []sql.Expression{b.orig} }
@@ -83,7 +91,11 @@ func (s *Server) behaviourRule(ctx *sql.Context, _ *analyzer.Analyzer, n sql.Nod
 			if _, done := c.(*behaviourExpr); done {
 				continue
 			}
-			if b := s.recognise(ctx, outer, id, c); b != nil {
+			b := s.recognise(ctx, outer, id, c)
+			if b == nil {
+				b = s.recogniseTree(ctx, outer, id, c) // behaviour_tree.go
+			}
+			if b != nil {
 				conj[i], changed = b, true
 			}
 		}
@@ -131,7 +143,7 @@ func (s *Server) recognise(ctx *sql.Context, outer *table, outerID sql.TableId, 
 	case *plan.ExistsSubquery:
 		conds = s.existsSubquery(ctx, outer, outerID, x.Query.Query)
 	}
-	if conds == nil {
+	if conds == nil || didReachesDisk(ctx, outer.db.ws, conds) { // events_cold.go
 		return nil
 	}
 	return &behaviourExpr{table: outer.name, id: outerID, conds: conds, not: not, orig: e}

@@ -72,6 +72,15 @@ func (d *database) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table
 	if name == HistoryTable && d.srv.opts.History != nil {
 		return &historyTable{db: d}, true, nil
 	}
+	if name == MergesTable {
+		return &mergesTable{db: d}, true, nil
+	}
+	if t := d.segmentTable(name); t != nil { // segment_tables.go
+		return t, true, nil
+	}
+	if t := d.segmentHistoryTable(name); t != nil { // segment_history.go
+		return t, true, nil
+	}
 	return nil, false, nil
 }
 
@@ -80,6 +89,9 @@ func (d *database) GetTableNames(*sql.Context) ([]string, error) {
 	if d.srv.opts.History != nil {
 		names = append(names, HistoryTable)
 	}
+	names = append(names, MergesTable)
+	names = append(names, d.segmentTableNames()...)
+	names = append(names, d.segmentHistoryTableNames()...)
 	return names, nil
 }
 
@@ -97,17 +109,20 @@ func (d *database) RenameTable(*sql.Context, string, string) error {
 }
 
 // Views: GMS requires a ViewDatabase for every database once users are
-// enabled. Cohort keeps no views.
-func (d *database) CreateView(*sql.Context, string, string, string) error {
-	return sql.ErrUnsupportedFeature.New("CREATE VIEW in a Cohort workspace")
+// enabled. The views of a workspace are its segments (segment_views.go);
+// without Options.Segments there are none.
+func (d *database) CreateView(ctx *sql.Context, name, selectStatement, _ string) error {
+	return d.createSegmentView(ctx, name, selectStatement)
 }
-func (d *database) DropView(_ *sql.Context, name string) error {
-	return sql.ErrViewDoesNotExist.New(d.Name(), name)
+func (d *database) DropView(ctx *sql.Context, name string) error {
+	return d.dropSegmentView(ctx, name)
 }
-func (d *database) GetViewDefinition(*sql.Context, string) (sql.ViewDefinition, bool, error) {
-	return sql.ViewDefinition{}, false, nil
+func (d *database) GetViewDefinition(ctx *sql.Context, name string) (sql.ViewDefinition, bool, error) {
+	return d.segmentView(ctx, name)
 }
-func (d *database) AllViews(*sql.Context) ([]sql.ViewDefinition, error) { return nil, nil }
+func (d *database) AllViews(ctx *sql.Context) ([]sql.ViewDefinition, error) {
+	return d.segmentViews(ctx)
+}
 
 func (d *database) GetCollation(*sql.Context) sql.CollationID { return Collation }
 func (d *database) SetCollation(*sql.Context, sql.CollationID) error {

@@ -55,6 +55,60 @@
 // in the final plan (historyRule), so a correlated predicate on an outer
 // row's changed_at never narrows an inner scan.
 //
+// Segments (segments.go, segments_time.go, segment_views.go,
+// segment_tables.go): with Options.Segments (a segment.Registry), the
+// views of a workspace database are its segments.
+//
+//	CREATE VIEW name AS SELECT person_id FROM profiles WHERE ...
+//	CREATE OR REPLACE VIEW name AS ...   -- a new version of the segment
+//	DROP VIEW [IF EXISTS] name
+//	SHOW CREATE VIEW name; SHOW FULL TABLES; information_schema.views
+//	SELECT * FROM name; SELECT COUNT(*) FROM name
+//	SELECT * FROM segments          -- name, version, definition, members,
+//	                                -- time_dependent, created_at, updated_at
+//	SELECT * FROM segment_members   -- segment, person_id (real time)
+//
+// A definition is compiled by CompileSegment: GMS parses and analyzes it
+// in the workspace's database, and it is accepted only if the outer query
+// is a plain projection of person_id from profiles (no join, grouping,
+// ordering or limit) and the pushdown took the whole WHERE (no residual
+// filter), which the engine condition of the profiles scan then is.
+// Behavioural subqueries may appear anywhere in AND / OR / NOT trees
+// (behaviour_tree.go; also for ordinary queries). Relative time stays
+// relative: before analysis, comparisons of a timestamp column with NOW()
+// ± INTERVAL n (fixed-length units) become relCmps, which GMS does not
+// fold into literals, translated to expr.TimeOffset; time bounds on
+// events.ts become the Did's Since/Until, so the segment manager schedules
+// exits when a window passes. Any other use of the current time (CURDATE(),
+// INTERVAL n MONTH, RAND()) is refused rather than frozen. A rejection
+// wraps ErrInvalidSegment with the parser's, the analyzer's or the
+// reason's message, naming the conjuncts the engine cannot evaluate.
+//
+// GMS runs CREATE OR REPLACE VIEW as DROP then CREATE: segmentDDLRule
+// replaces CREATE VIEW over a Cohort database by a node that compiles and
+// defines in one step (the old version stays if the new one is invalid).
+// GMS reads view definitions from the database on every statement (no
+// session cache for a ViewDatabase), so segments are visible to every
+// connection at once. The view's text is the segment's SQL with tables
+// qualified by the workspace. SELECT from a view evaluates the definition
+// at the query's NOW() through the usual pushdown (COUNT(*) over it is an
+// engine aggregate, viewCountRule); segments and segment_members read the
+// manager's real-time state (segment = 'x' and person_id = n narrow the
+// segment_members scan). Persistence is the server owner's: the manager's
+// OnDefine/OnDrop store Info (Info.SQL is the definition as written), and
+// at startup the owner calls CompileSegment on it and Manager.Define with
+// the stored Version and CreatedAt.
+//
+// Event window (events_cold.go): when the engine keeps only recent events
+// in memory (Snapshot.EventsFrom H, EventsThrough E), events stays one
+// table: the events with ts < H and event_id <= E are read from
+// Options.EventArchive (the sealed day partitions, only the days the ts
+// conjuncts allow), every other one from memory; both sides are filtered
+// by the same pushed-down engine condition. Behavioural subqueries and
+// aggregates whose events reach before H are not pushed down (GMS
+// evaluates them over the union: same answers, slower); inside the window
+// they are, as before.
+//
 // Users (users.go): with a root password (or InsecureNoAuth) the mysql
 // database is enabled and persisted to DataDir/mysql.db; CREATE USER and
 // GRANT ... ON <workspace>.* restrict a user to workspaces.

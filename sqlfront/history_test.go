@@ -115,7 +115,7 @@ func TestProfileHistory(t *testing.T) {
 	p1, p2, pAnon := id("user_id", "u1"), id("user_id", "u2"), id("anonymous_id", "anon1")
 
 	t.Run("metadata", func(t *testing.T) {
-		want(t, "tables", query(t, db, "SHOW TABLES"), row("events"), row("identities"), row("profile_history"), row("profiles"))
+		want(t, "tables", query(t, db, "SHOW TABLES"), row("events"), row("identities"), row("merges"), row("profile_history"), row("profiles"))
 		want(t, "describe", query(t, db, "DESCRIBE profile_history"),
 			row("person_id", "bigint", "NO", "", "NULL", ""),
 			row("attribute", "varchar(16383)", "NO", "", "NULL", ""),
@@ -132,7 +132,7 @@ func TestProfileHistory(t *testing.T) {
 		query(t, db, "SHOW TABLE STATUS")
 		// Without a source, no table.
 		plain := startServer(t, eng, nil).open(t, "root", testPassword, "demo")
-		want(t, "tables without history", query(t, plain, "SHOW TABLES"), row("events"), row("identities"), row("profiles"))
+		want(t, "tables without history", query(t, plain, "SHOW TABLES"), row("events"), row("identities"), row("merges"), row("profiles"))
 	})
 
 	t.Run("rows", func(t *testing.T) {

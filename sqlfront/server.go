@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/segment"
 )
 
 // Applier applies SQL writes. The default applies directly to the engine
@@ -58,6 +59,23 @@ type Options struct {
 	// History, when set, adds the read-only profile_history table to every
 	// workspace (history.go); nil: no such table.
 	History HistorySource
+	// Segments, when set, makes the views of every workspace its segments
+	// and adds the read-only tables segments and segment_members
+	// (segment_views.go, segment_tables.go); nil: no views, no such tables.
+	Segments *segment.Registry
+	// SegmentSizes, when set, adds the read-only table segment_sizes (the
+	// recorded size samples of segments) to every workspace
+	// (segment_history.go); nil: no such table.
+	SegmentSizes SegmentSizesFunc
+	// MembersAsOf, when set with Segments, adds the read-only table
+	// segment_members_as_of (the members of a segment at a past time,
+	// from the profile history) to every workspace (segment_history.go);
+	// nil: no such table.
+	MembersAsOf MembersAsOfFunc
+	// EventArchive, when set, serves the events the engine no longer holds
+	// in memory (its event window) as part of the events table
+	// (events_cold.go); nil: a scan reaching them fails.
+	EventArchive EventArchive
 	// DisablePushdown makes GMS evaluate every predicate and aggregate (the
 	// oracle of the differential test).
 	DisablePushdown bool
@@ -86,6 +104,8 @@ type Server struct {
 	ident     map[string]*identIndex // per workspace
 	stopOnce  sync.Once
 	stop      chan struct{} // closed by Shutdown
+	segMu     sync.Mutex    // serializes segment DDL (segment_views.go)
+	segViews  sync.Map      // workspace + "\x00" + segment SQL -> view text
 }
 
 type directApplier struct{ eng *engine.Engine }
@@ -129,11 +149,12 @@ func New(e *engine.Engine, opts Options) (*Server, error) {
 	s.tls = tlsCfg
 
 	pro := &provider{srv: s}
-	b := analyzer.NewBuilder(pro)
+	b := s.segmentRules(analyzer.NewBuilder(pro)) // segment_views.go
 	if !opts.DisablePushdown {
 		b = b.AddPreAnalyzeRule(ruleBehaviour, s.behaviourRule).
 			AddPostAnalyzeRule(ruleAggregate, s.aggregateRule).
-			AddPostAnalyzeRule(ruleHistory, s.historyRule) // history.go
+			AddPostAnalyzeRule(ruleHistory, s.historyRule).              // history.go
+			AddPostAnalyzeRule(ruleSegmentHistory, s.segmentHistoryRule) // segment_history.go
 	}
 	a := b.Build()
 	s.gms = sqle.New(a, &sqle.Config{})

@@ -192,6 +192,7 @@ func (t *table) LookupForExpressions(ctx *sql.Context, exprs ...sql.Expression) 
 			}
 			rest = append(rest, e)
 		}
+		rest = t.keepDidsOnDisk(ctx, p, rest) // events_cold.go
 	}
 	if len(p.handled) == 0 {
 		return sql.IndexLookup{}, nil, nil, false, nil
@@ -397,6 +398,13 @@ func (t *table) PartitionRows(ctx *sql.Context, part sql.Partition) (sql.RowIter
 	cols := t.cols
 	if len(cols) == 0 {
 		cols = []string{t.es.Cols[0].Name} // rows without columns still count
+	}
+	if t.name == engine.Events && snap.EventsFrom != 0 {
+		var where []expr.Expr
+		if push != nil {
+			where = push.where
+		}
+		return t.eventRows(ctx, snap, q, where, cols, len(t.cols)) // memory + disk (events_cold.go)
 	}
 	rows, err := snap.Select(ctx, q, cols)
 	if err != nil {
@@ -612,6 +620,9 @@ func (p *pushdown) cond(ctx *sql.Context, snap *engine.Snapshot) (engine.Cond, b
 		all = append(all, engine.Where{Expr: w})
 	}
 	for _, b := range p.did {
+		if snapDidReachesDisk(snap, b.conds, ctx.QueryTime()) { // events_cold.go
+			return nil, false, errWindowMoved
+		}
 		c, err := b.cond(ctx)
 		if err != nil {
 			return nil, false, err

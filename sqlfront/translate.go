@@ -93,6 +93,8 @@ func (t *translator) expr(e sql.Expression) (expr.Expr, bool) {
 		return t.like(e)
 	case *behaviourExpr:
 		return nil, false // handled by the caller, which owns the snapshot
+	case *relCmp:
+		return e.translate(t) // segment definitions (segments_time.go)
 	}
 	return nil, false
 }
@@ -264,7 +266,12 @@ func boolCmp(d *column.ColumnDef, op expr.Op, v column.Value) (expr.Expr, bool) 
 	f, tr := match(0), match(1)
 	switch {
 	case f && tr:
-		return expr.IsNull{Col: d.Name, Not: true}, true
+		// True on every non-NULL row and unknown on NULL, under NOT too
+		// (IS NOT NULL would make NOT of it true on NULL rows).
+		return expr.Or{
+			expr.Cmp{Col: d.Name, Op: expr.Eq, Val: expr.Lit(column.Bool(true))},
+			expr.Cmp{Col: d.Name, Op: expr.Eq, Val: expr.Lit(column.Bool(false))},
+		}, true
 	case tr:
 		return expr.Cmp{Col: d.Name, Op: expr.Eq, Val: expr.Lit(column.Bool(true))}, true
 	case f:

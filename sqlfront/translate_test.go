@@ -67,7 +67,7 @@ func TestTranslate(t *testing.T) {
 		{"vip = 1", `"vip" = true`},
 		{"vip = TRUE", `"vip" = true`},
 		{"vip = 2", `("vip" = true) AND ("vip" = false)`},
-		{"vip >= 0", `"vip" IS NOT NULL`},
+		{"vip >= 0", `("vip" = true) OR ("vip" = false)`}, // unknown on NULL, also under NOT
 		{"signup_at > '2026-09-01'", `"signup_at" > 2026-09-01T00:00:00Z`},
 		{"signup_at > NOW() - INTERVAL 7 DAY", `"signup_at" > 20`},
 		{"(country = 'US' OR age > 3) AND NOT tier = 'pro'", `(("country" = "US") OR ("age" > 3)) AND (NOT ("tier" = "pro"))`},

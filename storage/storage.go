@@ -30,9 +30,20 @@ type Options struct {
 	NoHistory bool
 	// History configures the history writers.
 	History history.Options
-	// EventWindow, when positive, seals the events of every day older than
-	// the window into Parquet partitions at each snapshot. Default 0: off.
+	// EventWindow, when positive, keeps only the recent events in memory:
+	// at each snapshot tick the events of every UTC day that ended before
+	// now − EventWindow are sealed into Parquet day partitions (Events)
+	// and dropped from the engine's memory (engine DropEventsBefore).
+	// Default 0: every event stays in memory.
 	EventWindow time.Duration
+	// EraseDelay is how long after an erasure is applied the storage loop
+	// removes it from disk (erase.go); default 10 seconds.
+	EraseDelay time.Duration
+	// Skip, when set, is asked before each workspace's snapshot (periodic
+	// and final): true leaves the workspace out of that pass. For data that
+	// is not in the log yet incomplete (cohort serve's demo workspace while
+	// it loads), whose snapshot would later be restored as if complete.
+	Skip func(workspace string) bool
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -59,6 +70,9 @@ func (o *Options) fill() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.EraseDelay <= 0 {
+		o.EraseDelay = 10 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -84,6 +98,7 @@ type Store struct {
 	last   map[string]uint64 // workspace → Seq of its newest snapshot
 	trim   map[string]uint64 // workspace → LogSeq of the oldest kept snapshot
 	snapMu sync.Mutex        // one snapshot pass at a time
+	er     *eraser           // the erasure queue (erase.go)
 }
 
 // Open opens (creating) the storage under dataDir.
@@ -94,9 +109,13 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("cannot open storage %s: %w", dataDir, err)
 		}
 	}
+	er, err := openEraser(dataDir, opts.EraseDelay, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	return &Store{dir: dataDir, opts: opts, log: opts.Logger,
 		hist: map[string]*history.Writer{}, parts: map[string]*events.Store{},
-		last: map[string]uint64{}, trim: map[string]uint64{}}, nil
+		last: map[string]uint64{}, trim: map[string]uint64{}, er: er}, nil
 }
 
 func (s *Store) snapDir(ws string) string    { return filepath.Join(s.dir, "snapshots", ws) }
@@ -207,6 +226,7 @@ func (s *Store) historyWriter(name string) (*history.Writer, error) {
 // attach hooks profile history into w. It runs under the engine lock for
 // new workspaces (Engine.OnCreate): it must not call the engine.
 func (s *Store) attach(w *engine.Workspace) {
+	s.watchErasures(w)
 	if s.opts.NoHistory {
 		return
 	}
@@ -258,6 +278,7 @@ func (s *Store) Run(ctx context.Context) error {
 	defer tick.Stop()
 	hist := time.NewTicker(min(s.opts.SnapshotInterval, 10*time.Second))
 	defer hist.Stop()
+	s.eraseResume()
 	for {
 		select {
 		case <-ctx.Done():
@@ -271,6 +292,9 @@ func (s *Store) Run(ctx context.Context) error {
 			if err := s.SnapshotNow(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("snapshot failed", "err", err)
 			}
+			s.eraseTick(ctx)
+		case <-s.er.kick:
+			s.eraseTick(ctx)
 		case <-hist.C:
 			s.tickHistory(ctx)
 		}
@@ -294,7 +318,8 @@ func (s *Store) tickHistory(ctx context.Context) {
 // SnapshotNow snapshots every workspace that changed since its last
 // snapshot: history is flushed through the snapshot's batch first, then
 // the snapshot is written and old ones pruned; with an EventWindow, days
-// past the window are sealed. It returns the first error, having tried
+// past the window are sealed and dropped from memory (also for workspaces
+// with nothing new to snapshot). It returns the first error, having tried
 // every workspace.
 func (s *Store) SnapshotNow(ctx context.Context) error {
 	s.snapMu.Lock()
@@ -318,17 +343,25 @@ func (s *Store) SnapshotNow(ctx context.Context) error {
 }
 
 func (s *Store) snapshotOne(ctx context.Context, e *engine.Engine, name string) error {
+	if s.opts.Skip != nil && s.opts.Skip(name) {
+		return nil
+	}
 	w, err := e.Workspace(name)
 	if err != nil {
 		return err
 	}
 	x := w.Export()
+	// Erasures in x must be in the queue file before a snapshot holds
+	// them: the log replay after it will not erase them again.
+	if err := s.er.sync(); err != nil {
+		return fmt.Errorf("cannot write snapshot of %s: %w", name, err)
+	}
 	s.mu.Lock()
 	last, seen := s.last[name]
 	h := s.hist[name]
 	s.mu.Unlock()
 	if x.Seq == 0 || (seen && x.Seq == last) {
-		return nil // nothing new
+		return s.moveWindow(ctx, w, x) // nothing new to write; the window may still move
 	}
 	if h != nil {
 		if err := h.Flush(ctx, x.Seq); err != nil {
@@ -354,16 +387,7 @@ func (s *Store) snapshotOne(ctx context.Context, e *engine.Engine, name string) 
 	if err := s.updateTrim(name); err != nil {
 		return err
 	}
-	if s.opts.EventWindow > 0 {
-		p, err := s.Events(name)
-		if err != nil {
-			return err
-		}
-		if _, err := p.Seal(ctx, x.Snapshot.Events, s.opts.Now().Add(-s.opts.EventWindow)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.moveWindow(ctx, w, x)
 }
 
 // updateTrim sets the trim point of ws: the log sequence of the oldest

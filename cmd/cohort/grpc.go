@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,12 +11,14 @@ import (
 	"github.com/cohortdb/cohort/ingest/grpcapi"
 )
 
-// grpcParts is the gRPC endpoint of `cohort serve` (IngestService) and its
-// REST gateway under /api/v1/ on the HTTP port.
+// grpcParts is the gRPC endpoint of `cohort serve` (IngestService,
+// ProfileService, SegmentService: one server, api.go) and their REST
+// gateways under /api/v1/ on the HTTP port.
 type grpcParts struct {
 	ln  net.Listener // nil when grpc_addr is empty: REST only
-	srv *grpc.Server
-	gw  http.Handler
+	srv *grpc.Server // the API server's; nil when grpc_addr is empty
+	gw  http.Handler // IngestService's REST mapping
+	api *apiParts    // api.go
 }
 
 // openGRPC listens on grpc_addr and builds the gateway; nil without ingest.
@@ -32,59 +33,61 @@ func (s *server) openGRPC() (*grpcParts, error) {
 		return nil, err
 	}
 	p := &grpcParts{gw: gw}
+	if p.api, err = s.openAPI(); err != nil {
+		return nil, err
+	}
+	api.Register(p.api.srv.GRPC())
 	if s.cfg.GRPCAddr == "" {
 		return p, nil
 	}
 	if p.ln, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+		_ = p.api.close(context.Background())
 		return nil, fmt.Errorf("cannot listen for gRPC (grpc_addr): %w", err)
 	}
-	p.srv = grpc.NewServer()
-	api.Register(p.srv)
+	p.srv = p.api.srv.GRPC()
 	return p, nil
 }
 
-// withGRPCGateway serves the REST mapping of IngestService under /api/v1/.
+// withGRPCGateway serves the REST mapping of IngestService under /api/v1/
+// and the API server's routes: ProfileService and SegmentService under
+// /api/v1/workspaces/, GET /openapi.json and the token admin API.
 func (s *server) withGRPCGateway(next http.Handler) http.Handler {
 	if s.grpc == nil {
 		return next
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", s.grpc.gw)
+	mux.Handle("/api/v1/", s.grpc.api.srv.Middleware(s.grpc.gw)) // request ids and access logs too
+	s.grpc.api.srv.Register(mux)
 	mux.Handle("/", next)
 	return mux
 }
 
-// startGRPC serves gRPC in the background.
+// startGRPC serves gRPC in the background, and the REST gateway's
+// in-memory connection.
 func (s *server) startGRPC() {
-	if s.grpc == nil || s.grpc.srv == nil {
+	if s.grpc == nil {
+		return
+	}
+	s.grpc.api.srv.Start()
+	s.http.RegisterOnShutdown(s.grpc.api.srv.CloseStreams) // REST streams would hold the HTTP shutdown
+	if s.grpc.srv == nil {
 		return
 	}
 	go func() {
-		if err := s.grpc.srv.Serve(s.grpc.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := s.grpc.api.srv.Serve(s.grpc.ln); err != nil {
 			s.log.Error("cannot serve gRPC", "err", err)
 		}
 	}()
 	s.log.Info("serving gRPC", "addr", s.grpc.ln.Addr().String())
 }
 
-// closeGRPC stops gRPC gracefully, or abruptly when ctx ends first.
+// closeGRPC stops gRPC gracefully (open streams end at once), or
+// abruptly when ctx ends first.
 func (s *server) closeGRPC(ctx context.Context) error {
-	if s.grpc == nil || s.grpc.srv == nil {
+	if s.grpc == nil {
 		return nil
 	}
-	done := make(chan struct{})
-	go func() {
-		s.grpc.srv.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.grpc.srv.Stop()
-		<-done
-		return fmt.Errorf("cannot stop gRPC gracefully: %w", ctx.Err())
-	}
+	return s.grpc.api.close(ctx)
 }
 
 // GRPCAddr returns the gRPC listen address, or nil when gRPC is off.
@@ -101,8 +104,9 @@ func (s *server) grpcBanner() string {
 		return "off (needs ingest)"
 	}
 	rest := s.URL() + "/api/v1/{identify,track,page,screen,group,alias,batch}"
+	api := fmt.Sprintf("\n           profiles and segments %s/api/v1/workspaces/{ws}/{profiles,segments}/...   OpenAPI %s/openapi.json\n           API tokens: cohort token create --workspace W --scope read|write|admin", s.URL(), s.URL())
 	if s.grpc.ln == nil {
-		return "off (grpc_addr is empty); REST gateway " + rest
+		return "off (grpc_addr is empty); REST gateway " + rest + api
 	}
-	return fmt.Sprintf("cohort.ingest.v1.IngestService on %s   REST gateway %s", dialable(s.grpc.ln.Addr().String()), rest)
+	return fmt.Sprintf("cohort.{ingest,profile,segment}.v1 on %s   REST gateway %s%s", dialable(s.grpc.ln.Addr().String()), rest, api)
 }

@@ -215,6 +215,8 @@ func (s *server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	ver, rev, gov := buildInfo()
 	fmt.Fprintf(bw, "# HELP cohort_build_info Build information; the value is always 1.\n# TYPE cohort_build_info gauge\n")
 	fmt.Fprintf(bw, "cohort_build_info{version=\"%s\",commit=\"%s\",goversion=\"%s\"} 1\n", labelValue(ver), labelValue(rev), labelValue(gov))
+	s.writeErasureMetrics(bw)
+	s.writeSegmentMetrics(bw) // segments.go
 
 	rm := []metrics.Sample{
 		{Name: "/sched/goroutines:goroutines"},

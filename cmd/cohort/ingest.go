@@ -53,8 +53,16 @@ func (s *server) openIngest() (*ingestParts, error) {
 		svc.Shutdown(ctx)
 		return nil, fmt.Errorf("cannot create the demo write key: %w", err)
 	}
-	svc.Start(context.Background())
+	// startIngest starts the applier once everything that watches applied
+	// batches (segments) is attached.
 	return &ingestParts{svc: svc, demoKey: key, tokenFrom: from}, nil
+}
+
+// startIngest starts replaying and applying the log.
+func (s *server) startIngest() {
+	if s.ingest != nil {
+		s.ingest.svc.Start(context.Background())
+	}
 }
 
 // adminToken returns the configured token, or the one in

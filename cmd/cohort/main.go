@@ -3,6 +3,7 @@
 //	cohort serve     start the server
 //	cohort version   print the version, commit and Go version
 //	cohort workspace create, list workspaces and write keys
+//	cohort token     create, list, revoke API tokens of a workspace
 //	cohort import    bulk-import NDJSON, CSV or Parquet files
 //	cohort help      show help
 package main
@@ -39,6 +40,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return cmdVersion(args[1:], stdout, stderr)
 	case "workspace":
 		return cmdWorkspace(ctx, args[1:], env, stdout, stderr)
+	case "token":
+		return cmdToken(ctx, args[1:], env, stdout, stderr)
 	case "import":
 		return cmdImport(ctx, args[1:], env, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -59,6 +62,7 @@ Commands:
   serve     start the server: HTTP health, stats and metrics, and a demo workspace
   version   print the version, commit and Go version
   workspace create, list workspaces and their write keys (cohort help workspace)
+  token     create, list, revoke API tokens for the gRPC/REST API (cohort help token)
   import    bulk-import an NDJSON, CSV or Parquet file, resumably (cohort help import)
   help      show help for a command (cohort help serve)
 
@@ -80,6 +84,9 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "workspace":
 		writeWorkspaceHelp(stdout)
+		return exitOK
+	case "token":
+		writeTokenHelp(stdout)
 		return exitOK
 	case "import":
 		writeImportHelp(stdout)

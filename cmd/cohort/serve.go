@@ -114,8 +114,12 @@ type server struct {
 	sql      *sqlParts     // sql.go
 	grpc     *grpcParts    // grpc.go
 	storage  *storageParts // storage.go
+	segments *segmentParts // segments.go
 	ready    atomic.Bool   // the demo workspace is loaded (or demo is off)
-	draining atomic.Bool   // shutting down
+	// demoComplete: the demo workspace holds all its data (loaded, restored
+	// or demo off), so it may be snapshotted (storage.go).
+	demoComplete atomic.Bool
+	draining     atomic.Bool // shutting down
 }
 
 // newServer creates the data directory, the engine and the demo workspace,
@@ -153,13 +157,30 @@ func newServer(cfg config.Config, log *slog.Logger) (*server, error) {
 		ln.Close()
 		return nil, err
 	}
+	// Segments before SQL: the SQL endpoint's views are the segments
+	// (segments_sql.go).
+	if s.segments, err = s.openSegments(); err != nil { // segments.go
+		ln.Close()
+		_ = s.closeIngest(context.Background())
+		return nil, err
+	}
 	if s.sql, err = s.openSQL(); err != nil {
 		ln.Close()
 		_ = s.closeIngest(context.Background())
 		return nil, err
 	}
+	s.startSegments()
+	if err = s.restoreSegments(context.Background()); err != nil {
+		ln.Close()
+		_ = s.closeSegments(context.Background())
+		_ = s.closeSQL(context.Background())
+		_ = s.closeIngest(context.Background())
+		return nil, err
+	}
+	s.startIngest()
 	if s.grpc, err = s.openGRPC(); err != nil {
 		ln.Close()
+		_ = s.closeSegments(context.Background())
 		_ = s.closeSQL(context.Background())
 		_ = s.closeIngest(context.Background())
 		return nil, err
@@ -238,6 +259,7 @@ func (s *server) run(ctx context.Context) error {
 	if s.cfg.Demo && !s.demoRestored() {
 		go s.fillDemo(loadCtx, demoDone)
 	} else {
+		s.demoComplete.Store(true)
 		s.ready.Store(true)
 		close(demoDone)
 	}
@@ -269,16 +291,28 @@ func (s *server) run(ctx context.Context) error {
 	if serr := s.closeSQL(shutCtx); serr != nil {
 		err = errors.Join(err, serr)
 	}
+	if serr := s.closeSegments(shutCtx); serr != nil {
+		err = errors.Join(err, serr)
+	}
 	if ierr := s.closeIngest(shutCtx); ierr != nil {
 		err = errors.Join(err, ierr)
 	}
-	if serr := s.closeStorage(shutCtx); serr != nil {
+	// The final snapshot has a deadline of its own (finalSnapshotTimeout).
+	snapTimeout := s.finalSnapshotTimeout()
+	s.log.Info("taking the final snapshot", "timeout", snapTimeout)
+	snapCtx, cancelSnap := context.WithTimeout(context.WithoutCancel(ctx), snapTimeout)
+	defer cancelSnap()
+	if serr := s.closeStorage(snapCtx); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	select {
 	case <-demoDone:
-	case <-shutCtx.Done():
-		s.log.Warn("the demo loader did not stop within the shutdown timeout")
+	default: // (shutCtx may have ended during a long final snapshot)
+		select {
+		case <-demoDone:
+		case <-shutCtx.Done():
+			s.log.Warn("the demo loader did not stop within the shutdown timeout")
+		}
 	}
 	return err
 }
@@ -295,6 +329,8 @@ func (s *server) fillDemo(ctx context.Context, done chan<- struct{}) {
 	case err != nil:
 		s.log.Error("cannot load demo workspace; continuing without demo data", "err", err)
 	default:
+		s.demoComplete.Store(true)
+		s.refreshSegments(ctx, s.demo) // segments.go: the bulk load bypassed them
 		snap := s.demo.Snapshot()
 		s.log.Info("demo workspace loaded", "took", time.Since(start).Round(time.Millisecond),
 			"profiles", snap.Profiles.Live, "events", snap.Events.Live, "identities", snap.Identities.Live)

@@ -53,7 +53,11 @@ func (s *server) openSQL() (*sqlParts, error) {
 		ConnReadTimeout:  s.cfg.MySQLReadTimeout,
 		ConnWriteTimeout: s.cfg.MySQLWriteTimeout,
 		Applier:          app,
-		History:          s.sqlHistory(), // history.go
+		History:          s.sqlHistory(),      // history.go
+		EventArchive:     s.sqlEventArchive(), // window.go
+		Segments:         s.sqlSegments(),     // segments_sql.go
+		SegmentSizes:     s.sqlSegmentSizes(), // segments_sql.go
+		MembersAsOf:      s.sqlMembersAsOf(),  // segments_sql.go
 		Logger:           s.log,
 		Version:          "8.0.33-cohort-" + version,
 	})

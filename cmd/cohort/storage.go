@@ -24,7 +24,17 @@ type storageParts struct {
 // valid snapshot of every workspace into the engine, before anything is
 // applied: the log replay then skips what the snapshots already hold.
 func (s *server) openStorage() (*storageParts, error) {
-	st, err := storage.Open(s.dataDir, storage.Options{Logger: s.log})
+	st, err := storage.Open(s.dataDir, storage.Options{
+		Logger:      s.log,
+		EventWindow: s.cfg.EventWindow, // window.go
+		// closeStorage bounds the final snapshot (finalSnapshotTimeout);
+		// this is only the storage loop's own backstop.
+		ShutdownTimeout: maxFinalSnapshot,
+		// The demo workspace is filled outside the log: a snapshot of it
+		// while it loads (or after its load was cut short) would come back
+		// at the next start as if complete.
+		Skip: func(ws string) bool { return ws == demoWorkspace && !s.demoComplete.Load() },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +56,7 @@ func (s *server) openStorage() (*storageParts, error) {
 func (s *server) startStorage() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.storage.cancel, s.storage.done = cancel, make(chan error, 1)
+	s.wireErasure()
 	go func() { s.storage.done <- s.storage.store.Run(ctx) }()
 	s.storage.retained = make(chan struct{})
 	if s.ingest == nil {
@@ -68,8 +79,42 @@ func (s *server) startStorage() {
 	}()
 }
 
+// The final snapshot's deadline. It is not shutdown_timeout (meant for
+// draining connections, 10 s by default): a snapshot of 10M profiles and
+// 100M events takes minutes to write, and cutting it off costs the next
+// start a replay of the log since the last periodic snapshot (and the demo
+// workspace its regeneration). So it is derived from what there is to
+// write: finalSnapshotBase plus finalSnapshotPerRow per row held in memory
+// (profiles, events, identities of every workspace), at least
+// shutdown_timeout and at most maxFinalSnapshot. Rows/s of a snapshot
+// write are logged ("snapshot written"); the per-row allowance is several
+// times the measured cost so that a busy machine still finishes. A second
+// SIGINT/SIGTERM ends the process at once.
+const (
+	finalSnapshotBase   = time.Minute
+	finalSnapshotPerRow = 5 * time.Microsecond
+	maxFinalSnapshot    = time.Hour
+)
+
+// finalSnapshotTimeout returns the deadline of the final snapshot (see
+// finalSnapshotBase).
+func (s *server) finalSnapshotTimeout() time.Duration {
+	var rows int64
+	for _, name := range s.eng.Workspaces() {
+		w, err := s.eng.Workspace(name)
+		if err != nil {
+			continue
+		}
+		snap := w.Snapshot()
+		rows += snap.Profiles.Live + snap.Events.Live + snap.Identities.Live
+	}
+	d := finalSnapshotBase + time.Duration(rows)*finalSnapshotPerRow
+	return min(max(d.Round(time.Second), s.cfg.ShutdownTimeout), maxFinalSnapshot)
+}
+
 // closeStorage stops the loop, which takes the final snapshot. Call it after
-// ingest has stopped applying, so the snapshot holds everything applied.
+// ingest has stopped applying, so the snapshot holds everything applied,
+// with a context of finalSnapshotTimeout.
 func (s *server) closeStorage(ctx context.Context) error {
 	if s.storage == nil || s.storage.cancel == nil {
 		return nil

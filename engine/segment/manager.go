@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cohortdb/cohort/engine"
@@ -82,6 +83,10 @@ type Manager struct {
 	reqs    chan func()
 	done    chan struct{}
 	running bool
+
+	evaluated   atomic.Int64 // persons re-evaluated (against every segment)
+	transitions atomic.Int64 // transitions reported
+	busy        atomic.Int64 // ns spent processing batches and windows
 
 	// owned by the run goroutine
 	set     *engine.PointSet // every segment's condition, in order
@@ -457,4 +462,16 @@ func (m *Manager) Refresh(ctx context.Context) error {
 		return fmt.Errorf("cannot refresh segments: %w", derr)
 	}
 	return err
+}
+
+// Stats are a manager's counters since it started.
+type Stats struct {
+	Evaluated   int64         // persons re-evaluated against every segment
+	Transitions int64         // entered/exited events reported
+	Busy        time.Duration // time spent keeping membership current
+}
+
+// Stats returns the manager's counters.
+func (m *Manager) Stats() Stats {
+	return Stats{Evaluated: m.evaluated.Load(), Transitions: m.transitions.Load(), Busy: time.Duration(m.busy.Load())}
 }

@@ -12,6 +12,8 @@ import (
 // last call (coalesced and evaluated against the newest of their
 // snapshots), the persons whose time windows moved, and the size sample.
 func (m *Manager) process() {
+	began := time.Now()
+	defer func() { m.busy.Add(int64(time.Since(began))) }()
 	m.qmu.Lock()
 	q := m.queue
 	m.queue = pending{persons: q.persons[:0:0], gone: q.gone[:0:0], erased: q.erased[:0:0]}
@@ -42,6 +44,7 @@ func (m *Manager) process() {
 			m.evaluate(segs, snap, now, q, due)
 		}
 	}
+	m.transitions.Add(int64(len(m.trans)))
 	if len(m.trans) > 0 && m.opts.OnTransitions != nil {
 		m.opts.OnTransitions(m.trans)
 	}
@@ -95,6 +98,7 @@ func (m *Manager) evaluate(segs []*segment, snap *engine.Snapshot, now time.Time
 			return
 		}
 		m.seen.Set(int(p))
+		m.evaluated.Add(1)
 		if snap.Graph.Canonical(p) != p {
 			for _, s := range segs {
 				m.exit(s, p, CauseMerge, seq, now)

@@ -46,6 +46,10 @@ type Options struct {
 	// stream). With snapshots, pass a sequence at least DedupWindow older
 	// than the oldest snapshot's, so the de-duplication state is rebuilt.
 	From uint64
+	// MaxLag is how far (ack → applied) the applier may fall behind before
+	// Throttle makes writers wait (backpressure.go); default 500ms,
+	// negative: never.
+	MaxLag time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +60,9 @@ func (o *Options) fill() {
 	}
 	if o.DedupWindow <= 0 {
 		o.DedupWindow = 24 * time.Hour
+	}
+	if o.MaxLag == 0 {
+		o.MaxLag = defaultMaxLag
 	}
 	if o.FreshnessSamples <= 0 {
 		o.FreshnessSamples = 8192
@@ -84,6 +91,9 @@ type Applier struct {
 	duplicates atomic.Uint64
 	rejected   atomic.Uint64
 	corrupt    atomic.Uint64
+	lag        atomic.Int64 // backpressure.go
+	throttled  atomic.Int64 // ns writers waited in Throttle
+	stopped    atomic.Bool  // Run returned
 
 	watch watches // rejection watches (watch.go)
 
@@ -110,6 +120,7 @@ func New(eng *engine.Engine, l *ilog.Log, opts Options) *Applier {
 
 // Run applies the log from its start until ctx is done.
 func (a *Applier) Run(ctx context.Context) error {
+	defer a.stop()
 	sub, err := a.l.Subscribe(ctx, max(a.opts.From, 1))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -156,6 +167,7 @@ type pendingWS struct {
 
 // apply decodes, de-duplicates and applies a run of consecutive messages.
 func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
+	a.noteLag(msgs)
 	batches := make(map[string]*pendingWS)
 	var order []string
 	flush := func(name string) error {
@@ -184,7 +196,13 @@ func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
 	for _, m := range msgs {
 		var name string
 		var err error
-		name, ops, err = ilog.DecodeInterned(m.Data, ops[:0], &a.names)
+		var mops []engine.Op
+		if ws, kept, ok := a.l.TakeOps(m.Seq); ok {
+			name, mops = ws, kept // published by this process: no decoding
+		} else {
+			name, ops, err = ilog.DecodeInterned(m.Data, ops[:0], &a.names)
+			mops = ops
+		}
 		if err != nil {
 			// Nothing good can come from stopping: the message can never
 			// be applied. It stays in the log for inspection.
@@ -209,8 +227,8 @@ func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
 			a.dedup[name] = d
 		}
 		skip := m.Seq <= p.ws.Snapshot().LogSeq // already in the engine (a snapshot)
-		for i := range ops {
-			op := &ops[i]
+		for i := range mops {
+			op := &mops[i]
 			if op.Source != "" && d.seen(maphash.String(a.seed, op.Source), op.ReceivedAt) {
 				a.duplicates.Add(1)
 				continue
@@ -233,6 +251,7 @@ func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
 			return err
 		}
 	}
+	a.l.ForgetOps(msgs[len(msgs)-1].Seq)
 	now := time.Now()
 	a.mu.Lock()
 	for _, m := range msgs {
@@ -258,6 +277,15 @@ func (a *Applier) workspace(name string) (*engine.Workspace, error) {
 		}
 	}
 	return ws, err
+}
+
+// stop marks the applier stopped and wakes every waiter.
+func (a *Applier) stop() {
+	a.stopped.Store(true)
+	a.mu.Lock()
+	close(a.notify)
+	a.notify = make(chan struct{})
+	a.mu.Unlock()
 }
 
 // Applied returns the last stream sequence applied.

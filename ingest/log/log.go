@@ -77,6 +77,11 @@ type Options struct {
 	MaxInFlight int
 	// AckTimeout bounds the wait for one publish acknowledgement; default 10s.
 	AckTimeout time.Duration
+	// KeepOps keeps the operations of every acknowledged message until
+	// TakeOps or ForgetOps, for an applier in the same process (kept.go).
+	// Callers of Append must then leave the operations they appended (and
+	// the slices inside them) alone once Append returns.
+	KeepOps bool
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -147,6 +152,8 @@ type Log struct {
 	published atomic.Uint64 // messages acknowledged
 	records   atomic.Uint64 // records in acknowledged messages
 	lastAck   atomic.Uint64 // highest acknowledged stream sequence
+
+	kept kept // Options.KeepOps (kept.go)
 }
 
 // batch is one message being filled by group commit.
@@ -159,6 +166,8 @@ type batch struct {
 	err     error
 	seq     uint64
 	full    bool // no more records: a newer batch of the subject is open
+	ws      string
+	ops     []engine.Op // with Options.KeepOps: the records, as given
 }
 
 // Open starts the embedded server (or connects to Options.URL), creates or
@@ -311,13 +320,16 @@ func (l *Log) Append(ctx context.Context, ws string, ops []engine.Op) error {
 		subj := l.Subject(ws, Partition(&ops[i], l.opts.Partitions))
 		b := l.pending[subj]
 		if b == nil {
-			b = &batch{subject: subj, created: time.Now(), buf: AppendHeader(getBuf(), ws), done: make(chan struct{})}
+			b = &batch{subject: subj, created: time.Now(), buf: AppendHeader(getBuf(), ws), done: make(chan struct{}), ws: ws}
 			l.pending[subj] = b
 			l.order = append(l.order, b)
 			l.signal()
 		}
 		b.buf = AppendOp(b.buf, &ops[i])
 		b.n++
+		if l.opts.KeepOps {
+			b.ops = append(b.ops, ops[i])
+		}
 		if len(waits) == 0 || waits[len(waits)-1] != b {
 			waits = append(waits, b)
 		}
@@ -399,6 +411,9 @@ func (l *Log) publish(b *batch) {
 		select {
 		case ack := <-paf.Ok():
 			b.seq = ack.Sequence
+			if l.opts.KeepOps {
+				l.kept.keep(ack.Sequence, b.ws, b.ops)
+			}
 			l.published.Add(1)
 			l.records.Add(uint64(b.n))
 			for {
@@ -434,7 +449,7 @@ func (l *Log) complete(b *batch, err error) {
 	if err == nil {
 		putBuf(b.buf) // the client keeps the message only until its ack
 	}
-	b.err, b.buf = err, nil
+	b.err, b.buf, b.ops = err, nil, nil
 	close(b.done)
 	l.mu.Lock()
 	l.inflight--

@@ -7,15 +7,12 @@
 // the per-day watermark (highest event_id sealed) is recovered from the
 // file names, so sealing is idempotent across restarts.
 //
-// Not done yet (needs an engine change): dropping sealed days from the
-// engine's memory. The engine keeps every event today. The change needed:
-// a Workspace method that deletes (or drops whole chunks of) events with
-// ts before a cutoff without touching profiles or identities, publishing a
-// snapshot whose events table no longer holds them; behavioural predicates
-// and SQL then union the in-memory table with Store.Scan for ranges before
-// the window. Until then Seal only adds a durable, queryable copy. Erasure
-// of a person must also rewrite the partitions holding their events
-// (also not done).
+// Sealed days leave the engine's memory: the storage (storage/window.go)
+// seals, then calls engine Workspace.DropEventsBefore, whose window
+// (Snapshot.EventsFrom, EventsThrough) tells readers which copy of an
+// event to read; the SQL events table unions memory with Scan (sqlfront
+// events_cold.go). Store.Erase (erase.go) rewrites the partitions holding
+// an erased person's events without them (storage's erasure queue runs it).
 //
 // It owns the files under one workspace's events directory and reads the
 // engine's events table snapshot; it must not modify the engine.

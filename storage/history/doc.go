@@ -16,6 +16,10 @@
 // exactly once even while a flush runs: the SQL table profile_history
 // reads through it (cmd/cohort/history.go).
 //
+// Writer.Erase (EraseDir without a writer) removes erased persons' records
+// from the buffer and rewrites the files holding them (storage's erasure
+// queue runs it).
+//
 // It owns the files of one workspace's history directory; it must not
 // touch the engine beyond OnChanges and Snapshot().Seq.
 package history

@@ -36,8 +36,14 @@ type Manifest struct {
 	LogSeq    uint64 `json:"log_seq"`    // last durable-log position applied
 	NextEvent int64  `json:"next_event"` // next event_id
 	Persons   int    `json:"persons"`    // person ids allocated
-	Created   string `json:"created"`    // RFC 3339, informational
-	Files     []File `json:"files"`
+	// The engine's in-memory event window (engine.Snapshot.EventsFrom,
+	// EventsThrough): events with ts < events_from and event_id <=
+	// events_through are not in the snapshot but in the sealed event
+	// partitions. Absent (0): every event is in the snapshot.
+	EventsFrom    int64  `json:"events_from,omitempty"`
+	EventsThrough int64  `json:"events_through,omitempty"`
+	Created       string `json:"created"` // RFC 3339, informational
+	Files         []File `json:"files"`
 }
 
 // File describes one Parquet file of a snapshot.
@@ -125,6 +131,9 @@ func (m *Manifest) validate() error {
 	}
 	if m.NextEvent < 1 || m.Persons < 0 {
 		return fmt.Errorf("bad counters: next_event %d, persons %d", m.NextEvent, m.Persons)
+	}
+	if m.EventsThrough < 0 || m.EventsThrough >= m.NextEvent || (m.EventsFrom == 0) != (m.EventsThrough == 0) {
+		return fmt.Errorf("bad event window: events_from %d, events_through %d, next_event %d", m.EventsFrom, m.EventsThrough, m.NextEvent)
 	}
 	seen := map[string]bool{}
 	for _, f := range m.Files {

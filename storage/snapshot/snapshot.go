@@ -125,6 +125,7 @@ func writeFiles(ctx context.Context, dir string, x *engine.Export) (*Manifest, e
 	m := &Manifest{
 		Format: FormatVersion, Workspace: x.Workspace, Seq: x.Seq, LogSeq: x.LogSeq,
 		NextEvent: x.NextEvent, Persons: x.Persons, Created: time.Now().UTC().Format(time.RFC3339Nano),
+		EventsFrom: x.EventsFrom, EventsThrough: x.EventsThrough,
 	}
 	// The five files are independent: write them concurrently.
 	files := make([]File, 5)
@@ -136,7 +137,7 @@ func writeFiles(ctx context.Context, dir string, x *engine.Export) (*Manifest, e
 				cols[i] = pqtable.Column{Name: d.Name, Type: d.Type.String()}
 			}
 			f, err := writeTable(filepath.Join(dir, t.Name+".parquet"), t.Name, cols, func(w *pqtable.Writer) error {
-				return engine.ForEachRow(gctx, t, w.Append)
+				return writeRows(gctx, t, w)
 			})
 			files[i] = f
 			return err
@@ -256,7 +257,8 @@ func Read(ctx context.Context, dir string, e *engine.Engine) (*Manifest, *engine
 	if err := Verify(dir, m); err != nil {
 		return m, nil, err
 	}
-	r, err := e.NewRestorer(m.Workspace, engine.Counters{Seq: m.Seq, LogSeq: m.LogSeq, NextEvent: m.NextEvent, Persons: m.Persons})
+	r, err := e.NewRestorer(m.Workspace, engine.Counters{Seq: m.Seq, LogSeq: m.LogSeq, NextEvent: m.NextEvent, Persons: m.Persons,
+		EventsFrom: m.EventsFrom, EventsThrough: m.EventsThrough})
 	if err != nil {
 		return m, nil, err
 	}

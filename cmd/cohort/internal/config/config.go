@@ -47,6 +47,10 @@ type Config struct {
 	LogLevel        string        `cfg:"log_level" default:"info" enum:"debug,info,warn,error" help:"Minimum level of log records."`
 	LogFormat       string        `cfg:"log_format" default:"text" enum:"text,json" help:"Format of log records on stderr."`
 	ShutdownTimeout time.Duration `cfg:"shutdown_timeout" default:"10s" min:"1ns" help:"How long a graceful shutdown (SIGINT, SIGTERM) may take before connections are closed."`
+	// Storage (storage/).
+	EventWindow time.Duration `cfg:"event_window" default:"0s" min:"0s" help:"How many recent events stay in memory: events of UTC days that ended more than event_window ago are sealed into Parquet day partitions under <data_dir>/events and dropped from memory at each snapshot (every 5 minutes); SQL still reads them from disk, slower. 0: every event stays in memory."`
+	// Segments (engine/segment).
+	SegmentSampleInterval time.Duration `cfg:"segment_sample_interval" default:"1m" min:"0s" help:"Interval of the recorded segment sizes (SQL table segment_sizes); 0 records none."`
 	// Ingest (ingest/).
 	NATSURL          string `cfg:"nats_url" default:"" help:"URL of an external NATS JetStream cluster for the ingest log. Empty: run an embedded NATS server storing in <data_dir>/nats, fsyncing every write."`
 	IngestPartitions int    `cfg:"ingest_partitions" default:"4" min:"1" help:"Partitions per workspace in the ingest log (subjects cohort.<workspace>.<partition>)."`

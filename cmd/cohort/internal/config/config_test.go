@@ -12,19 +12,20 @@ import (
 
 func defaults() Config {
 	return Config{
-		DataDir:          "./cohort-data",
-		HTTPAddr:         "127.0.0.1:8080",
-		MySQLAddr:        "127.0.0.1:3306",
-		Demo:             true,
-		DemoProfiles:     1000000,
-		DemoEvents:       10000000,
-		DemoSeed:         1,
-		LogLevel:         "info",
-		LogFormat:        "text",
-		ShutdownTimeout:  10 * time.Second,
-		IngestPartitions: 4,
-		GRPCAddr:         "127.0.0.1:9090",
-		MaxConnections:   1000,
+		DataDir:               "./cohort-data",
+		HTTPAddr:              "127.0.0.1:8080",
+		MySQLAddr:             "127.0.0.1:3306",
+		Demo:                  true,
+		DemoProfiles:          1000000,
+		DemoEvents:            10000000,
+		DemoSeed:              1,
+		LogLevel:              "info",
+		LogFormat:             "text",
+		ShutdownTimeout:       10 * time.Second,
+		SegmentSampleInterval: time.Minute,
+		IngestPartitions:      4,
+		GRPCAddr:              "127.0.0.1:9090",
+		MaxConnections:        1000,
 	}
 }
 

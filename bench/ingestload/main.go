@@ -1,0 +1,701 @@
+// Command ingestload drives a running (or self-started) `cohort serve`
+// with Segment /v1/batch requests while MySQL-wire queries run, and
+// reports what issue 4 asks for in one table: acknowledged events/s (the
+// median of per-second rates), freshness p50/p99 (the server's
+// cohort_ingest_freshness_seconds, scraped every second) and query
+// latency p50/p99, with the machine's load average and the server's RSS.
+//
+//	go build -o /tmp/cohort ./cmd/cohort
+//	go run ./bench/ingestload -serve /tmp/cohort -duration 60s -clients 64 -query-conns 4
+//	go run ./bench/ingestload -url http://127.0.0.1:8080 -key KEY -mysql 'root:PW@tcp(127.0.0.1:3306)/demo'
+//
+// With -serve the command starts `BIN serve` on a fresh data directory
+// and free ports (demo workspace of -demo-profiles / -demo-events), waits
+// for /readyz, reads the demo write key from the banner and the root
+// password from the data directory, and stops the server (SIGTERM) at
+// the end. Every request is a batch of -batch track events of ~300 bytes
+// for the demo's users (userId u1…u<-users>), each with a unique
+// messageId, answered 200 only once durable. At the end the command waits
+// until every acknowledged event is counted by SQL (when it started the
+// server itself, so nobody else writes).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+type config struct {
+	url, key, dsn         string
+	serve                 string
+	serveArgs             string
+	demoProfiles          int
+	demoEvents            int
+	keep                  bool
+	duration, warmup      time.Duration
+	clients, batch, users int
+	queryConns            int
+	queries               string
+	jsonOut               string
+	pid                   int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.url, "url", "", "base URL of a running server (with -key and -mysql); empty: start one with -serve")
+	flag.StringVar(&c.key, "key", "", "write key of the target workspace")
+	flag.StringVar(&c.dsn, "mysql", "", "go-sql-driver DSN of the MySQL endpoint (user:pw@tcp(host:port)/workspace); empty: no queries unless -serve")
+	flag.StringVar(&c.serve, "serve", "", "cohort binary to start (`BIN serve`) on a fresh data directory and free ports")
+	flag.StringVar(&c.serveArgs, "serve-args", "", "extra arguments of `serve`, space separated")
+	flag.IntVar(&c.demoProfiles, "demo-profiles", 1_000_000, "with -serve: demo workspace profiles")
+	flag.IntVar(&c.demoEvents, "demo-events", 10_000_000, "with -serve: demo workspace events")
+	flag.BoolVar(&c.keep, "keep", false, "with -serve: keep the data directory")
+	flag.DurationVar(&c.duration, "duration", 60*time.Second, "measured load duration (after -warmup)")
+	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before measuring starts")
+	flag.IntVar(&c.clients, "clients", 64, "concurrent HTTP clients (each waits for its answer)")
+	flag.IntVar(&c.batch, "batch", 100, "events per /v1/batch request")
+	flag.IntVar(&c.users, "users", 1_000_000, "events go to userId u1…uN (the demo's users)")
+	flag.IntVar(&c.queryConns, "query-conns", 4, "MySQL connections running queries continuously (0: none)")
+	flag.StringVar(&c.queries, "queries", "", "file of queries, one per line, run round-robin (default: a built-in segment mix)")
+	flag.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
+	flag.IntVar(&c.pid, "pid", 0, "with -url: the server's process id, to report its CPU time per event (Linux /proc)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "ingestload:", err)
+		os.Exit(1)
+	}
+}
+
+// defaultQueries are segment-style counts and group-bys over the demo
+// workspace (bench/gen's attributes) and over the events being ingested.
+var defaultQueries = []string{
+	"SELECT COUNT(*) FROM profiles WHERE country = 'ES' AND age BETWEEN 20 AND 30 AND ltv > 100",
+	"SELECT country, COUNT(*) FROM profiles WHERE `plan` = 'pro' GROUP BY country",
+	"SELECT name, COUNT(*) FROM events GROUP BY name",
+	"SELECT COUNT(*) FROM profiles WHERE person_id IN (SELECT person_id FROM events WHERE name = 'purchase' GROUP BY person_id HAVING COUNT(*) >= 3)",
+	"SELECT COUNT(*) FROM events WHERE name = 'Product Viewed'",
+}
+
+type report struct {
+	Events         int64            `json:"events"`
+	Seconds        float64          `json:"seconds"`
+	EventsPerSec   float64          `json:"events_per_s_median"`
+	EventsPerSecLo float64          `json:"events_per_s_p10"`
+	EventsPerSecHi float64          `json:"events_per_s_p90"`
+	Rates          []float64        `json:"events_per_s"`
+	Errors         int64            `json:"http_errors"`
+	ReqP50         float64          `json:"request_ms_p50"`
+	ReqP99         float64          `json:"request_ms_p99"`
+	FreshP50       float64          `json:"freshness_ms_p50"`
+	FreshP99       float64          `json:"freshness_ms_p99"`
+	FreshP99Max    float64          `json:"freshness_ms_p99_max"`
+	Queries        int64            `json:"queries"`
+	QueryErrors    int64            `json:"query_errors"`
+	QueryP50       float64          `json:"query_ms_p50"`
+	QueryP99       float64          `json:"query_ms_p99"`
+	PerQuery       []queryStat      `json:"per_query"`
+	Load           [2]string        `json:"loadavg_start_end"`
+	RSS            float64          `json:"server_rss_bytes"`
+	ServerCPU      float64          `json:"server_cpu_us_per_event"`
+	ClientCPU      float64          `json:"client_cpu_us_per_event"`
+	Verified       string           `json:"verified"`
+	Extra          map[string]int64 `json:"extra,omitempty"`
+}
+
+type queryStat struct {
+	SQL string  `json:"sql"`
+	N   int     `json:"n"`
+	P50 float64 `json:"ms_p50"`
+	P99 float64 `json:"ms_p99"`
+}
+
+func run(ctx context.Context, c config) error {
+	var srv *server
+	if c.url == "" {
+		if c.serve == "" {
+			return errors.New("give -url (with -key) or -serve")
+		}
+		var err error
+		if srv, err = startServer(ctx, c); err != nil {
+			return err
+		}
+		defer srv.stop()
+		c.url, c.key, c.pid = srv.url, srv.key, srv.cmd.Process.Pid
+		if c.dsn == "" {
+			c.dsn = srv.dsn
+		}
+	}
+	if c.key == "" {
+		return errors.New("no write key (-key)")
+	}
+	var db *sql.DB
+	if c.dsn != "" {
+		var err error
+		if db, err = sql.Open("mysql", c.dsn); err != nil {
+			return err
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(c.queryConns + 2)
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("cannot reach MySQL: %w", err)
+		}
+	}
+	queries := defaultQueries
+	if c.queries != "" {
+		b, err := os.ReadFile(c.queries)
+		if err != nil {
+			return err
+		}
+		queries = nil
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				queries = append(queries, l)
+			}
+		}
+	}
+	var base int64 = -1
+	if db != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM events").Scan(&base); err != nil {
+			return fmt.Errorf("cannot count events: %w", err)
+		}
+	}
+
+	rep := &report{Load: [2]string{loadavg(), ""}}
+	tr := &http.Transport{MaxIdleConnsPerHost: c.clients * 2, MaxConnsPerHost: c.clients * 2,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+
+	// Stopping lets requests in flight finish: a request the server
+	// committed must be counted, or the final check would see more
+	// events than were acknowledged.
+	var stopped atomic.Bool
+	stopLoad := func() { stopped.Store(true) }
+	defer stopLoad()
+	var acked, errs atomic.Int64
+	var reqSeq atomic.Int64
+	runID := strconv.FormatInt(time.Now().UnixNano()%1e12, 36)
+	lat := newSamples(1 << 16)
+	var wg sync.WaitGroup
+	var measuring atomic.Bool
+	var firstErr atomic.Pointer[string]
+	for g := range c.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 42))
+			bodies := make([]*template, 8)
+			for i := range bodies {
+				bodies[i] = newTemplate(rng, c.batch, c.users, runID)
+			}
+			for i := 0; !stopped.Load() && ctx.Err() == nil; i++ {
+				t := bodies[i%len(bodies)]
+				t.stamp(reqSeq.Add(1))
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, "POST", c.url+"/v1/batch", bytes.NewReader(t.body))
+				req.SetBasicAuth(c.key, "")
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs.Add(1)
+						m := err.Error()
+						firstErr.CompareAndSwap(nil, &m)
+						time.Sleep(100 * time.Millisecond)
+					}
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || bytes.Contains(body, []byte(`"rejected"`)) {
+					errs.Add(1)
+					m := fmt.Sprintf("status %d: %.200s", resp.StatusCode, body)
+					firstErr.CompareAndSwap(nil, &m)
+					if resp.StatusCode >= 500 {
+						time.Sleep(50 * time.Millisecond)
+					}
+					continue
+				}
+				acked.Add(int64(c.batch))
+				if measuring.Load() {
+					lat.add(time.Since(t0))
+				}
+			}
+		}()
+	}
+
+	qlat := make([]*samples, len(queries))
+	for i := range qlat {
+		qlat[i] = newSamples(1 << 14)
+	}
+	var nq, qerrs atomic.Int64
+	var qfirst atomic.Pointer[string]
+	var qwg sync.WaitGroup
+	if db != nil {
+		for g := range c.queryConns {
+			qwg.Add(1)
+			go func() {
+				defer qwg.Done()
+				for i := g; !stopped.Load() && ctx.Err() == nil; i++ {
+					k := i % len(queries)
+					t0 := time.Now()
+					rows, err := db.QueryContext(ctx, queries[k])
+					if err == nil {
+						for rows.Next() {
+						}
+						err = errors.Join(rows.Err(), rows.Close())
+					}
+					if err != nil {
+						if ctx.Err() == nil {
+							qerrs.Add(1)
+							m := queries[k] + ": " + err.Error()
+							qfirst.CompareAndSwap(nil, &m)
+							time.Sleep(100 * time.Millisecond)
+						}
+						continue
+					}
+					if measuring.Load() {
+						nq.Add(1)
+						qlat[k].add(time.Since(t0))
+					}
+				}
+			}()
+		}
+	}
+
+	// Warm-up, then one sample per second.
+	fmt.Fprintf(os.Stderr, "ingestload: %d clients × %d events per request, %d query connections, warm-up %s, measuring %s\n",
+		c.clients, c.batch, c.queryConns, c.warmup, c.duration)
+	select {
+	case <-time.After(c.warmup):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	measuring.Store(true)
+	tick := time.NewTicker(time.Second)
+	start, last := time.Now(), acked.Load()
+	first := last
+	scpu0, ccpu0 := procCPU(c.pid), procCPU(os.Getpid())
+	var p50s, p99s []float64
+	for time.Since(start) < c.duration-time.Millisecond && ctx.Err() == nil {
+		<-tick.C
+		n := acked.Load()
+		rep.Rates = append(rep.Rates, float64(n-last))
+		last = n
+		if m, err := scrape(hc, c.url); err == nil {
+			if v, ok := m[`cohort_ingest_freshness_seconds{quantile="0.5"}`]; ok {
+				p50s = append(p50s, v*1000)
+			}
+			if v, ok := m[`cohort_ingest_freshness_seconds{quantile="0.99"}`]; ok {
+				p99s = append(p99s, v*1000)
+			}
+			rep.RSS = max(rep.RSS, m["process_resident_memory_bytes"])
+		}
+		fmt.Fprintf(os.Stderr, "  %3ds %8.0f events/s  freshness p99 %6.1f ms  queries %d  load %s\n",
+			len(rep.Rates), rep.Rates[len(rep.Rates)-1], at(p99s, -1), nq.Load(), loadavg())
+	}
+	tick.Stop()
+	measuring.Store(false)
+	rep.Seconds = time.Since(start).Seconds()
+	rep.Events = last - first
+	if ev := float64(max(rep.Events, 1)); c.pid > 0 {
+		rep.ServerCPU = float64((procCPU(c.pid) - scpu0).Microseconds()) / ev
+		rep.ClientCPU = float64((procCPU(os.Getpid()) - ccpu0).Microseconds()) / ev
+	}
+	rep.Load[1] = loadavg()
+	stopLoad()
+	wg.Wait()
+	qwg.Wait()
+	rep.Errors = errs.Load()
+	rep.EventsPerSec = quantile(rep.Rates, 0.5)
+	rep.EventsPerSecLo, rep.EventsPerSecHi = quantile(rep.Rates, 0.1), quantile(rep.Rates, 0.9)
+	rep.FreshP50, rep.FreshP99, rep.FreshP99Max = quantile(p50s, 0.5), quantile(p99s, 0.5), quantile(p99s, 1)
+	r := lat.values()
+	rep.ReqP50, rep.ReqP99 = quantile(r, 0.5), quantile(r, 0.99)
+	var all []float64
+	for i, s := range qlat {
+		v := s.values()
+		all = append(all, v...)
+		rep.PerQuery = append(rep.PerQuery, queryStat{SQL: queries[i], N: s.count(), P50: quantile(v, 0.5), P99: quantile(v, 0.99)})
+	}
+	rep.Queries, rep.QueryErrors = nq.Load(), qerrs.Load()
+	rep.QueryP50, rep.QueryP99 = quantile(all, 0.5), quantile(all, 0.99)
+
+	// Every acknowledged event must become queryable.
+	rep.Verified = "not checked (-url: others may write)"
+	if srv != nil && db != nil && base >= 0 {
+		want := base + acked.Load()
+		deadline := time.Now().Add(60 * time.Second)
+		t0 := time.Now()
+		for {
+			var got int64
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM events").Scan(&got)
+			if err == nil && got == want {
+				rep.Verified = fmt.Sprintf("ok: %d events counted by SQL %s after the load stopped", got, time.Since(t0).Round(time.Millisecond))
+				break
+			}
+			if err == nil && got > want && got <= want+errs.Load()*int64(c.batch) {
+				rep.Verified = fmt.Sprintf("ok: %d events counted, %d acknowledged; the surplus is within the %d failed requests (a request may fail after its commit)", got, want, errs.Load())
+				break
+			}
+			if err == nil && got > want {
+				rep.Verified = fmt.Sprintf("FAILED: %d events counted, %d acknowledged (duplicates?)", got, want)
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				rep.Verified = fmt.Sprintf("FAILED: %d events counted, %d acknowledged, err %v", got, want, err)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	printReport(os.Stdout, c, rep)
+	if p := firstErr.Load(); p != nil {
+		fmt.Printf("first HTTP error: %s\n", *p)
+	}
+	if p := qfirst.Load(); p != nil {
+		fmt.Printf("first query error: %s\n", *p)
+	}
+	if c.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(c.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(rep.Verified, "FAILED") {
+		return errors.New(rep.Verified)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, c config, r *report) {
+	fmt.Fprintf(w, "\n/v1/batch: %d clients × %d events (~300 B each), %d query connections, %.0fs measured\n",
+		c.clients, c.batch, c.queryConns, r.Seconds)
+	fmt.Fprintf(w, "| metric | value |\n| --- | --- |\n")
+	fmt.Fprintf(w, "| events/s (median of per-second rates) | %.0f (p10 %.0f, p90 %.0f; %d events in %.0fs, %d HTTP errors) |\n",
+		r.EventsPerSec, r.EventsPerSecLo, r.EventsPerSecHi, r.Events, r.Seconds, r.Errors)
+	fmt.Fprintf(w, "| request latency p50 / p99 | %.1f / %.1f ms |\n", r.ReqP50, r.ReqP99)
+	fmt.Fprintf(w, "| freshness p50 / p99 (server metric; median of 1 s scrapes) | %.1f / %.1f ms (worst p99 scrape %.1f ms) |\n",
+		r.FreshP50, r.FreshP99, r.FreshP99Max)
+	fmt.Fprintf(w, "| queries | %d (%.1f/s), %d errors |\n", r.Queries, float64(r.Queries)/max(r.Seconds, 1), r.QueryErrors)
+	fmt.Fprintf(w, "| query latency p50 / p99 (all) | %.1f / %.1f ms |\n", r.QueryP50, r.QueryP99)
+	for _, q := range r.PerQuery {
+		fmt.Fprintf(w, "| `` %s `` | n=%d p50 %.1f ms, p99 %.1f ms |\n", q.SQL, q.N, q.P50, q.P99)
+	}
+	fmt.Fprintf(w, "| server RSS (max) | %.0f MB |\n", r.RSS/1e6)
+	if r.ServerCPU > 0 {
+		fmt.Fprintf(w, "| CPU per acknowledged event: server (queries included) / this client | %.1f / %.1f µs |\n", r.ServerCPU, r.ClientCPU)
+	}
+	fmt.Fprintf(w, "| load average (start → end) | %s → %s |\n", r.Load[0], r.Load[1])
+	fmt.Fprintf(w, "| acknowledged = queryable | %s |\n", r.Verified)
+}
+
+// template is one request body whose message ids carry a request number
+// (12 digits) at fixed offsets, so a body is reused without re-encoding.
+type template struct {
+	body []byte
+	offs []int
+}
+
+var eventNames = []string{"Product Viewed", "Product Viewed", "Product Viewed", "Product Added", "Checkout Started", "Order Completed"}
+
+func newTemplate(rng *rand.Rand, n, users int, runID string) *template {
+	var b bytes.Buffer
+	t := &template{}
+	ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	b.WriteString(`{"batch":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"type":"track","userId":"u%d","event":%q,"messageId":"ld-%s-`, 1+rng.IntN(users), eventNames[rng.IntN(len(eventNames))], runID)
+		t.offs = append(t.offs, b.Len())
+		fmt.Fprintf(&b, `000000000000-%d","timestamp":%q,`+
+			`"properties":{"product_id":"p-%d","price":%d.99,"category":%q,"quantity":%d},`+
+			`"context":{"os":{"name":"iOS","version":"17.1"},"app":{"version":"3.2.1"},"ip":"10.1.2.3"}}`,
+			i, ts, rng.IntN(5000), rng.IntN(200), []string{"shoes", "shirts", "bags", "hats"}[rng.IntN(4)], 1+rng.IntN(3))
+	}
+	b.WriteString(`]}`)
+	t.body = b.Bytes()
+	return t
+}
+
+func (t *template) stamp(req int64) {
+	var d [12]byte
+	for i := 11; i >= 0; i-- {
+		d[i] = byte('0' + req%10)
+		req /= 10
+	}
+	for _, o := range t.offs {
+		copy(t.body[o:], d[:])
+	}
+}
+
+// samples keeps up to cap latencies (reservoir), in milliseconds.
+type samples struct {
+	mu  sync.Mutex
+	buf []float64
+	n   int
+	rng *rand.Rand
+}
+
+func newSamples(n int) *samples {
+	return &samples{buf: make([]float64, 0, n), rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+func (s *samples) add(d time.Duration) {
+	ms := float64(d.Microseconds()) / 1000
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if len(s.buf) < cap(s.buf) {
+		s.buf = append(s.buf, ms)
+	} else if k := s.rng.IntN(s.n); k < len(s.buf) {
+		s.buf[k] = ms
+	}
+}
+
+func (s *samples) values() []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.buf)
+}
+
+func (s *samples) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[min(int(q*float64(len(s)-1)+0.5), len(s)-1)]
+}
+
+func at(v []float64, i int) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	if i < 0 {
+		i += len(v)
+	}
+	return v[i]
+}
+
+// procCPU returns the CPU time (user + system) of process pid so far, 0
+// if unknown.
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)         // utime, field 14
+	s, _ := strconv.ParseInt(f[12], 10, 64)         // stime, field 15
+	return time.Duration(u+s) * (time.Second / 100) // USER_HZ
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// scrape reads the Prometheus text of /metrics into name{labels} → value.
+func scrape(hc *http.Client, base string) (map[string]float64, error) {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
+			out[l[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// server is a `cohort serve` started by this command.
+type server struct {
+	cmd          *exec.Cmd
+	dir          string
+	keep         bool
+	url, key     string
+	dsn          string
+	stderr       *os.File
+	exited       chan struct{}
+	waitErr      error
+	startupSince time.Time
+}
+
+var keyLine = regexp.MustCompile(`demo write key ([0-9a-f]+)`)
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startServer(ctx context.Context, c config) (*server, error) {
+	dir, err := os.MkdirTemp("", "ingestload-")
+	if err != nil {
+		return nil, err
+	}
+	var ports [3]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	args := []string{"serve", "--data-dir", filepath.Join(dir, "data"),
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--mysql-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		"--demo-profiles", strconv.Itoa(c.demoProfiles), "--demo-events", strconv.Itoa(c.demoEvents),
+		"--shutdown-timeout", "2m"}
+	args = append(args, strings.Fields(c.serveArgs)...)
+	cmd := exec.Command(c.serve, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	errf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = errf
+	s := &server{cmd: cmd, dir: dir, keep: c.keep, url: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), stderr: errf,
+		exited: make(chan struct{}), startupSince: time.Now()}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", c.serve, err)
+	}
+	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
+	keyc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := keyLine.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case keyc <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "ingestload: started %s %s (log %s)\n", c.serve, strings.Join(args, " "), errf.Name())
+	select {
+	case s.key = <-keyc:
+	case <-s.exited:
+		return nil, fmt.Errorf("server exited: %v (see %s)", s.waitErr, errf.Name())
+	case <-time.After(time.Minute):
+		s.stop()
+		return nil, errors.New("no write key in the server's banner after 1 min")
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, "data", "mysql_root_password"))
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr, mc.DBName = "root", strings.TrimSpace(string(pw)), "tcp", fmt.Sprintf("127.0.0.1:%d", ports[1]), "demo"
+	mc.TLSConfig = "false"
+	s.dsn = mc.FormatDSN()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for {
+		resp, err := hc.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("server exited: %v (see %s)", s.waitErr, errf.Name())
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(os.Stderr, "ingestload: server ready after %s\n", time.Since(s.startupSince).Round(time.Millisecond))
+	return s, nil
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Minute):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.stderr.Close()
+	if !s.keep {
+		os.RemoveAll(s.dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "ingestload: kept %s\n", s.dir)
+	}
+}
