@@ -99,6 +99,19 @@
 // at startup the owner calls CompileSegment on it and Manager.Define with
 // the stored Version and CreatedAt.
 //
+// Segments over time (segment_history.go): with Options.SegmentSizes, the
+// table segment_sizes (segment, version, sampled_at, members) serves the
+// recorded size samples, segment = 'x' / IN and bounds on sampled_at
+// narrowing the read; with Options.Segments and Options.MembersAsOf, the
+// table segment_members_as_of (segment, as_of, person_id) lists the members
+// of the pinned segments at the pinned times: the segment's current
+// condition (Manager.Cond) evaluated by MembersAsOf over the query's
+// snapshot and the profile history (cmd/cohort: storage/asof). A scan whose
+// query does not pin both segment = '<name>' and as_of = '<timestamp>'
+// (IN lists, BETWEEN t AND t) fails with an error naming both; as for
+// profile_history, the sets are bound to the scan's own conjuncts in the
+// final plan (segmentHistoryRule).
+//
 // Event window (events_cold.go): when the engine keeps only recent events
 // in memory (Snapshot.EventsFrom H, EventsThrough E), events stays one
 // table: the events with ts < H and event_id <= E are read from

@@ -34,7 +34,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("metadata", func(t *testing.T) {
 		want(t, "databases", query(t, db, "SHOW DATABASES"), row("demo"), row("information_schema"), row("mysql"), row("other"))
-		want(t, "tables", query(t, db, "SHOW FULL TABLES"), row("events", "BASE TABLE"), row("identities", "BASE TABLE"), row("profiles", "BASE TABLE"))
+		want(t, "tables", query(t, db, "SHOW FULL TABLES"), row("events", "BASE TABLE"), row("identities", "BASE TABLE"), row("merges", "BASE TABLE"), row("profiles", "BASE TABLE"))
 		d := query(t, db, "DESCRIBE profiles")
 		if len(d) != len(snap.Profiles.Schema.Cols) || d[0][0] != "person_id" || d[0][1] != "bigint" || d[0][3] != "PRI" {
 			t.Errorf("describe profiles: %v", d)

@@ -375,7 +375,9 @@ func TestTSBounds(t *testing.T) {
 			t.Errorf("case %d %v: [%d, %d), want [%d, %d)", i, c.x, lo, hi, c.lo, c.hi)
 		}
 	}
-	id := func(op expr.Op, v column.Value) expr.Expr { return expr.Cmp{Col: engine.ColEventID, Op: op, Val: expr.Lit(v)} }
+	id := func(op expr.Op, v column.Value) expr.Expr {
+		return expr.Cmp{Col: engine.ColEventID, Op: op, Val: expr.Lit(v)}
+	}
 	for i, c := range []struct {
 		x      expr.Expr
 		lo, hi int64

@@ -271,6 +271,11 @@ func TestSegmentMembersAsOfTable(t *testing.T) {
 		if !slices.Contains(tables, SegmentMembersAsOfTable) || slices.Contains(tables, SegmentSizesTable) {
 			t.Errorf("SHOW TABLES: %v", tables)
 		}
+		// Catalog queries do not scan it.
+		for _, q := range []string{"SHOW CREATE TABLE segment_members_as_of", "SHOW FULL COLUMNS FROM segment_members_as_of", "SHOW INDEX FROM segment_members_as_of",
+			"SHOW TABLE STATUS", "SELECT table_name, table_rows FROM information_schema.tables WHERE table_schema = 'demo'"} {
+			query(t, db, q)
+		}
 		noSegs := startServer(t, eng, func(o *Options) { o.MembersAsOf = fake.members }).open(t, "root", testPassword, "demo")
 		if tables := ids(query(t, noSegs, "SHOW TABLES")); slices.Contains(tables, SegmentMembersAsOfTable) {
 			t.Errorf("without Segments, SHOW TABLES: %v", tables)
@@ -350,6 +355,21 @@ func TestSegmentMembersAsOfTable(t *testing.T) {
 		// the join repeats.
 		if c := fake.takeCalls(); len(c) > 4 {
 			t.Errorf("%d evaluations for 4 pinned scans: %v", len(c), c)
+		}
+		// Entered since at1: the real-time membership less the past one.
+		m, _ := reg.Lookup("demo")
+		if err := m.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		since := ids(query(t, db, "SELECT person_id FROM segment_members WHERE segment = 'pro' AND person_id NOT IN (SELECT person_id FROM segment_members_as_of WHERE segment = 'pro' AND as_of = ?) ORDER BY person_id", at1))
+		var wantSince []string
+		for _, p := range ids(query(t, db, "SELECT person_id FROM segment_members WHERE segment = 'pro' ORDER BY person_id")) {
+			if !slices.Contains(proAt1, p) {
+				wantSince = append(wantSince, p)
+			}
+		}
+		if len(wantSince) == 0 || !slices.Equal(since, wantSince) {
+			t.Errorf("entered since %s: %v, want %v", at1, since, wantSince)
 		}
 	})
 

@@ -106,7 +106,7 @@ func TestServeSegmentHistorySQL(t *testing.T) {
 	// Day 0: u1, u2, u3 pro; u4, u5 free. The segment is defined after
 	// the attribute exists.
 	send(0, map[string]string{"u1": "pro", "u2": "pro", "u3": "pro", "u4": "free", "u5": "free"})
-	if _, err := db.Exec("CREATE VIEW pros AS SELECT person_id FROM profiles WHERE plan = 'pro'"); err != nil {
+	if _, err := db.Exec("CREATE VIEW pros AS SELECT person_id FROM profiles WHERE `plan` = 'pro'"); err != nil {
 		t.Fatal(err)
 	}
 	onDay := [][]string{members()}

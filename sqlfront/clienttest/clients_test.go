@@ -203,7 +203,7 @@ func expected(t *testing.T, eng *engine.Engine, workspace string) map[string]str
 	}
 	return map[string]string{
 		"databases":    strings.Join(dbs, "|"),
-		"tables":       "events|identities|profiles",
+		"tables":       "events|identities|merges|profiles",
 		"describe":     strings.Join(describe, "|"),
 		"count":        strconv.Itoa(count),
 		"group":        strings.Join(group, "|"),

@@ -67,13 +67,13 @@ func node(t column.Type) parquet.Node {
 	case column.TypeString:
 		return parquet.Optional(parquet.Encoded(parquet.String(), &parquet.RLEDictionary))
 	case column.TypeInt:
-		return parquet.Optional(parquet.Int(64))
+		return deltaInt64(parquet.Int(64))
 	case column.TypeFloat:
 		return parquet.Optional(parquet.Leaf(parquet.DoubleType))
 	case column.TypeBool:
 		return parquet.Optional(parquet.Leaf(parquet.BooleanType))
 	case column.TypeTimestamp:
-		return parquet.Optional(parquet.Timestamp(parquet.Microsecond))
+		return deltaInt64(parquet.Timestamp(parquet.Microsecond))
 	case column.TypeStringList:
 		return parquet.Optional(parquet.List(parquet.String()))
 	}
