@@ -258,13 +258,21 @@ func (x *personIndex) bytes() int64 {
 // Any number of readers may call it, on any snapshots, while the writer
 // goes on.
 func (s *Snapshot) PersonEvents(p uint32, fn func(c *column.Chunk, row int) bool) {
+	s.PersonEventsFrom(p, 0, fn)
+}
+
+// PersonEventsFrom is PersonEvents for the rows in chunk slots minSlot and
+// above only: every chain runs towards older slots, so a chain ends at
+// the first row below minSlot (a caller that knows the older chunks hold
+// no row it wants, from their time stats, skips them all).
+func (s *Snapshot) PersonEventsFrom(p uint32, minSlot int, fn func(c *column.Chunk, row int) bool) {
 	c := s.Graph.Canonical(p)
 	if c == 0 {
 		return
 	}
 	v := &s.pevents
 	for m := c; ; {
-		if !v.walk(m, fn) {
+		if !v.walk(m, minSlot, fn) {
 			return
 		}
 		if int(m) >= v.groups.Len() {
@@ -277,9 +285,9 @@ func (s *Snapshot) PersonEvents(p uint32, fn func(c *column.Chunk, row int) bool
 	}
 }
 
-// walk visits the live rows of the chain of person p; false means fn
-// stopped it.
-func (v *personView) walk(p uint32, fn func(c *column.Chunk, row int) bool) bool {
+// walk visits the live rows of the chain of person p in slots minSlot and
+// above; false means fn stopped it.
+func (v *personView) walk(p uint32, minSlot int, fn func(c *column.Chunk, row int) bool) bool {
 	if int(p) >= v.heads.Len() {
 		return true
 	}
@@ -287,7 +295,7 @@ func (v *personView) walk(p uint32, fn func(c *column.Chunk, row int) bool) bool
 	bySlot := v.bySlot
 	for r := v.heads.Get(int(p)); r != 0; {
 		slot, off := int((r-1)>>column.ChunkBits), int((r-1)&mask)
-		if slot >= len(bySlot) {
+		if slot >= len(bySlot) || slot < minSlot {
 			return true
 		}
 		c := bySlot[slot]

@@ -38,6 +38,10 @@ type PointSet struct {
 	pSchema *column.Schema
 	eSchema *column.Schema
 
+	// minSlot: chunks below it hold no event inside every behavioural
+	// predicate's window (their time stats say so): walks stop there.
+	minSlot int
+
 	// per-person scratch
 	rows    []evRow
 	matched [][]int32 // per filter: indexes of rows that pass it
@@ -111,6 +115,7 @@ func (s *Snapshot) CompilePoints(conds []Cond, now time.Time, prev *PointSet) (*
 		}
 		ps.plans = append(ps.plans, pl)
 	}
+	ps.minSlot = ps.oldestUseful(s)
 	ps.matched = make([][]int32, len(ps.filters))
 	ps.didIn = make([]bool, len(ps.dids))
 	ps.didNext = make([]int64, len(ps.dids))
@@ -370,6 +375,46 @@ func (ps *PointSet) Eval(s *Snapshot, p uint32, in []bool) (next int64) {
 	return next
 }
 
+// oldestUseful returns the first event chunk slot that can hold an event
+// some behavioural predicate of the set counts: when every predicate has a
+// lower time bound, the sealed chunks before the first one whose events
+// reach that bound (by the ts column's stats, over the slot and every slot
+// before it) hold only older events. Their rows cannot cross a window
+// bound after now either: a row below every lower bound stays below it.
+func (ps *PointSet) oldestUseful(s *Snapshot) int {
+	if len(ps.dids) == 0 {
+		return 0
+	}
+	lo := int64(math.MaxInt64)
+	for _, d := range ps.dids {
+		lo = min(lo, d.since)
+	}
+	if lo == math.MinInt64 {
+		return 0 // some predicate counts every event, however old
+	}
+	ts, ok := s.Events.Schema.Lookup(ColTS)
+	if !ok {
+		return 0
+	}
+	last := len(s.Events.BySlot) - 1 // the tail's stats are not exact
+	reach := int64(math.MinInt64)    // max ts over the slots so far
+	for slot, c := range s.Events.BySlot {
+		if slot == last {
+			return slot
+		}
+		if c == nil {
+			continue // dropped: walks end there anyway
+		}
+		if v := c.Col(ts.Index); v != nil && v.NonNil > 0 {
+			reach = max(reach, v.MaxI)
+		}
+		if reach >= lo {
+			return slot
+		}
+	}
+	return max(last, 0)
+}
+
 // evalDids walks p's events once, tests each shared filter once per event,
 // and computes every behavioural predicate of the set for p.
 func (ps *PointSet) evalDids(s *Snapshot, p uint32) int64 {
@@ -378,7 +423,7 @@ func (ps *PointSet) evalDids(s *Snapshot, p uint32) int64 {
 	if d, ok := s.Events.Schema.Lookup(ColTS); ok {
 		tsIdx = d.Index
 	}
-	s.PersonEvents(p, func(c *column.Chunk, row int) bool {
+	s.PersonEventsFrom(p, ps.minSlot, func(c *column.Chunk, row int) bool {
 		ts, ok := c.Col(tsIdx).Int(row)
 		if ok {
 			ps.rows = append(ps.rows, evRow{c: c, row: int32(row), ts: ts})

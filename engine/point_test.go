@@ -104,3 +104,64 @@ func TestPointPlanNext(t *testing.T) {
 		t.Fatalf("Crossings = %v", got)
 	}
 }
+
+// TestPointSetSkipsOldChunks checks point evaluation when the sealed
+// chunks of old events are skipped by their time stats: answers and next
+// crossings still equal the vectorized evaluation.
+func TestPointSetSkipsOldChunks(t *testing.T) {
+	ctx := context.Background()
+	ws := engine.NewWorkspace("t", identity.DefaultRules())
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var ops []engine.Op
+	id := func(i int) []identity.ID { return []identity.ID{{Type: "user_id", Value: "u" + string(rune('a'+i%26)) + string(rune('a'+i/26%26))}} }
+	for i := range 150_000 {
+		at := now.Add(-30 * 24 * time.Hour).Add(time.Duration(i) * time.Second) // 100k old events (≈28h)
+		if i >= 100_000 {
+			at = now.Add(-time.Duration(150_000-i) * time.Second) // then the last ≈14h
+		}
+		name := []string{"page", "purchase", "login"}[i%3]
+		who := i % 500
+		if i%4 == 0 {
+			who = i % 61 // heavier persons: counts differ between persons
+		}
+		ops = append(ops, engine.Op{Kind: engine.OpTrack, At: at.UnixMicro(), Event: name, IDs: id(who)})
+		if len(ops) == 8192 {
+			if _, err := ws.Apply(ctx, ops); err != nil {
+				t.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+	if _, err := ws.Apply(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	snap := ws.Snapshot()
+	if len(snap.Events.BySlot) < 3 {
+		t.Fatalf("%d event chunks: the test needs sealed old chunks", len(snap.Events.BySlot))
+	}
+	conds := []engine.Cond{
+		engine.Did{Event: "purchase", Since: expr.Ago(24 * time.Hour), Op: expr.Ge, N: 34},
+		engine.Negate{Cond: engine.Did{Event: "login", Since: expr.Ago(2 * time.Hour), Op: expr.Ge, N: 5}},
+		engine.Did{Event: "page", Since: expr.Ago(10 * time.Hour), Op: expr.Ge, N: 25},
+	}
+	set, err := snap.CompilePoints(conds, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]bool, len(conds))
+	for i, c := range conds {
+		want, err := snap.PersonSet(ctx, c, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Count() == 0 || want.Count() == 500 {
+			t.Fatalf("condition %d selects %d of 500 persons: not a useful check", i, want.Count())
+		}
+		for p := 1; p <= snap.Graph.Persons(); p++ {
+			set.Eval(snap, uint32(p), in)
+			if in[i] != want.Get(p) {
+				t.Fatalf("condition %d, person %d: point %v, vectorized %v", i, p, in[i], want.Get(p))
+			}
+		}
+	}
+}
