@@ -113,7 +113,9 @@ func TestPointSetSkipsOldChunks(t *testing.T) {
 	ws := engine.NewWorkspace("t", identity.DefaultRules())
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	var ops []engine.Op
-	id := func(i int) []identity.ID { return []identity.ID{{Type: "user_id", Value: "u" + string(rune('a'+i%26)) + string(rune('a'+i/26%26))}} }
+	id := func(i int) []identity.ID {
+		return []identity.ID{{Type: "user_id", Value: "u" + string(rune('a'+i%26)) + string(rune('a'+i/26%26))}}
+	}
 	for i := range 150_000 {
 		at := now.Add(-30 * 24 * time.Hour).Add(time.Duration(i) * time.Second) // 100k old events (≈28h)
 		if i >= 100_000 {
