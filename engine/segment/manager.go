@@ -89,10 +89,13 @@ type Manager struct {
 	busy        atomic.Int64 // ns spent processing batches and windows
 
 	// owned by the run goroutine
-	set     *engine.PointSet // every segment's condition, in order
-	order   []*segment       // the segments of set, in its order
-	dirty   bool             // segments changed since set was compiled
-	in      []bool
+	set     *engine.PointSet   // every segment's condition, in order (sets[0])
+	sets    []*engine.PointSet // one per worker (evalAll)
+	order   []*segment         // the segments of set, in its order
+	dirty   bool               // segments changed since set was compiled
+	work    []work             // persons to evaluate in this pass
+	ins     []bool             // their answers, len(order) per person
+	nexts   []int64            // their next time-window crossings
 	wheel   wheel
 	seen    column.Bitmap
 	lastRun time.Time

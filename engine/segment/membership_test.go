@@ -71,6 +71,10 @@ func TestMembershipMatchesFreshEvaluation(t *testing.T) {
 }
 
 func testMembership(t *testing.T, seed uint64) {
+	if seed%2 == 1 {
+		// Odd seeds evaluate every batch on all workers, however small.
+		defer segment.SetMinPerWorker(1)()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := rand.New(rand.NewPCG(seed, 7))

@@ -3,6 +3,7 @@ package segment
 import (
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cohortdb/cohort/engine"
@@ -61,16 +62,56 @@ func (m *Manager) compile(segs []*segment, snap *engine.Snapshot, now time.Time)
 	for i, s := range segs {
 		conds[i] = s.cond
 	}
-	set, err := snap.CompilePoints(conds, now, m.set)
-	if err != nil {
-		return err
+	// One set per worker: a set's scratch bitmaps are its own state.
+	workers := engine.Workers()
+	for len(m.sets) < workers {
+		m.sets = append(m.sets, nil)
 	}
-	m.set, m.dirty = set, false
-	if cap(m.in) < len(segs) {
-		m.in = make([]bool, len(segs))
+	for w := range m.sets {
+		set, err := snap.CompilePoints(conds, now, m.sets[w])
+		if err != nil {
+			return err
+		}
+		m.sets[w] = set
 	}
-	m.in = m.in[:len(segs)]
+	m.set, m.dirty = m.sets[0], false
 	return nil
+}
+
+// minPerWorker is the fewest persons worth handing to another worker.
+var minPerWorker = 64
+
+// evalAll evaluates every queued person against every segment, on all
+// cores: persons are independent, and each worker has its own set.
+func (m *Manager) evalAll(snap *engine.Snapshot, segs int) {
+	n := len(m.work)
+	if cap(m.ins) < n*segs {
+		m.ins = make([]bool, n*segs)
+	}
+	m.ins = m.ins[:n*segs]
+	if cap(m.nexts) < n {
+		m.nexts = make([]int64, n)
+	}
+	m.nexts = m.nexts[:n]
+	workers := min(len(m.sets), n/minPerWorker)
+	if workers <= 1 {
+		for i, w := range m.work {
+			m.nexts[i] = m.set.Eval(snap, w.p, m.ins[i*segs:(i+1)*segs])
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			set := m.sets[k]
+			for i := k; i < n; i += workers {
+				m.nexts[i] = set.Eval(snap, m.work[i].p, m.ins[i*segs:(i+1)*segs])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (m *Manager) evaluate(segs []*segment, snap *engine.Snapshot, now time.Time, q pending, due []uint32) {
@@ -105,14 +146,7 @@ func (m *Manager) evaluate(segs []*segment, snap *engine.Snapshot, now time.Time
 			}
 			return
 		}
-		next := m.set.Eval(snap, p, m.in)
-		for i, s := range segs {
-			m.setMember(s, p, m.in[i], cause, seq, now)
-		}
-		if next != 0 {
-			m.wheel.schedule(p, next)
-		}
-
+		m.work = append(m.work, work{p: p, cause: cause, seq: seq})
 	}
 	for _, p := range q.persons {
 		touch(p, CauseIngest, q.logSeq)
@@ -120,7 +154,25 @@ func (m *Manager) evaluate(segs []*segment, snap *engine.Snapshot, now time.Time
 	for _, p := range due {
 		touch(p, CauseTime, 0)
 	}
+	m.evalAll(snap, len(segs))
+	for i, w := range m.work {
+		in := m.ins[i*len(segs) : (i+1)*len(segs)]
+		for j, s := range segs {
+			m.setMember(s, w.p, in[j], w.cause, w.seq, now)
+		}
+		if m.nexts[i] != 0 {
+			m.wheel.schedule(w.p, m.nexts[i])
+		}
+	}
+	m.work = m.work[:0]
 	m.apply(segs)
+}
+
+// work is one person to re-evaluate and why.
+type work struct {
+	p     uint32
+	cause Cause
+	seq   uint64
 }
 
 func earliest(a, b int64) int64 {
