@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/cohortdb/cohort/ingest/retention"
@@ -47,6 +48,13 @@ func (s *server) openStorage() (*storageParts, error) {
 	}
 	if len(restored) > 0 {
 		s.log.Info("snapshots restored", "workspaces", len(restored), "took", time.Since(start).Round(time.Millisecond))
+		// Decoding left as much garbage as the restored state is large (page
+		// buffers): collect it now and hand it back, or the heap first grows
+		// to twice the live state (6+ GB instead of ~4 at 10M profiles and
+		// 100M events) before the first collection.
+		gcStart := time.Now()
+		debug.FreeOSMemory()
+		s.log.Info("memory released after restore", "took", time.Since(gcStart).Round(time.Millisecond))
 	}
 	return &storageParts{store: st, restored: restored}, nil
 }

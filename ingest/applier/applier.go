@@ -118,6 +118,13 @@ func New(eng *engine.Engine, l *ilog.Log, opts Options) *Applier {
 	}
 }
 
+// Micro-batch bounds (Run).
+const (
+	liveBatchBytes = 2 << 20
+	liveBatchMsgs  = 256
+	replayPending  = 1000 // messages behind the stream's end
+)
+
 // Run applies the log from its start until ctx is done.
 func (a *Applier) Run(ctx context.Context) error {
 	defer a.stop()
@@ -138,9 +145,16 @@ func (a *Applier) Run(ctx context.Context) error {
 		case m := <-sub.C:
 			msgs = append(msgs, m)
 		}
+		// Live, a micro-batch is a few MB (tens of milliseconds to apply):
+		// its messages become queryable, and count as applied, together.
+		// A replay (thousands of messages pending) takes large ones.
+		maxSize, maxMsgs := liveBatchBytes, liveBatchMsgs
+		if msgs[0].Pending > replayPending {
+			maxSize, maxMsgs = 16<<20, 4096
+		}
 		size := len(msgs[0].Data)
 	drain:
-		for size < 16<<20 && len(msgs) < 4096 {
+		for size < maxSize && len(msgs) < maxMsgs {
 			select {
 			case m := <-sub.C:
 				msgs = append(msgs, m)
@@ -197,7 +211,7 @@ func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
 		var name string
 		var err error
 		var mops []engine.Op
-		if ws, kept, ok := a.l.TakeOps(m.Seq); ok {
+		if ws, kept, ok := a.l.TakeOps(m.Data); ok {
 			name, mops = ws, kept // published by this process: no decoding
 		} else {
 			name, ops, err = ilog.DecodeInterned(m.Data, ops[:0], &a.names)
@@ -251,7 +265,6 @@ func (a *Applier) apply(ctx context.Context, msgs []ilog.Msg) error {
 			return err
 		}
 	}
-	a.l.ForgetOps(msgs[len(msgs)-1].Seq)
 	now := time.Now()
 	a.mu.Lock()
 	for _, m := range msgs {

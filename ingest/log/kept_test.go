@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// TestKeepOps checks that with KeepOps every acknowledged message's kept
-// operations are exactly what decoding the stored message gives, and that
-// TakeOps and ForgetOps release them.
+// TestKeepOps checks that with KeepOps every published message's kept
+// operations are exactly what decoding the stored message gives, that
+// TakeOps finds them by content once, and that nothing stays kept.
 func TestKeepOps(t *testing.T) {
 	l := openTest(t, Options{KeepOps: true, Partitions: 2})
 	const clients, reqs, per = 6, 10, 9
@@ -48,14 +48,14 @@ func TestKeepOps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kws, got, ok := l.TakeOps(m.Seq)
+		kws, got, ok := l.TakeOps(m.Data)
 		if !ok {
 			t.Fatalf("message %d: no kept operations", m.Seq)
 		}
 		if kws != ws || !reflect.DeepEqual(got, want) {
 			t.Fatalf("message %d: kept %s %+v, decoded %s %+v", m.Seq, kws, got, ws, want)
 		}
-		if _, _, ok := l.TakeOps(m.Seq); ok {
+		if _, _, ok := l.TakeOps(m.Data); ok {
 			t.Fatalf("message %d taken twice", m.Seq)
 		}
 		n += len(got)
@@ -63,19 +63,32 @@ func TestKeepOps(t *testing.T) {
 	if n != clients*reqs*per {
 		t.Fatalf("%d operations kept, want %d", n, clients*reqs*per)
 	}
-	// ForgetOps drops what was never taken; without KeepOps nothing is kept.
+	l.kept.mu.Lock()
+	left, bytes := l.kept.n, l.kept.bytes
+	l.kept.mu.Unlock()
+	if left != 0 || bytes != 0 {
+		t.Fatalf("%d messages (%d bytes) still kept", left, bytes)
+	}
+	// A message that differs from every kept one is not found, even with
+	// the same checksum trailer and length.
 	if err := l.Append(t.Context(), "acme", trackOps(0, 99, 3)); err != nil {
 		t.Fatal(err)
 	}
-	l.ForgetOps(l.Stats().LastAck)
-	if _, _, ok := l.TakeOps(l.Stats().LastAck); ok {
-		t.Fatal("ForgetOps kept a message")
+	m := <-sub.C
+	forged := append([]byte(nil), m.Data...)
+	forged[1] ^= 1
+	if _, _, ok := l.TakeOps(forged); ok {
+		t.Fatal("TakeOps matched different bytes")
 	}
+	if _, _, ok := l.TakeOps(m.Data); !ok {
+		t.Fatal("TakeOps lost the message")
+	}
+	// Without KeepOps nothing is kept.
 	l2 := openTest(t, Options{})
 	if err := l2.Append(t.Context(), "acme", trackOps(0, 0, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := l2.TakeOps(l2.Stats().LastAck); ok {
+	if l2.kept.n != 0 {
 		t.Fatal("operations kept without KeepOps")
 	}
 }

@@ -77,8 +77,8 @@ type Options struct {
 	MaxInFlight int
 	// AckTimeout bounds the wait for one publish acknowledgement; default 10s.
 	AckTimeout time.Duration
-	// KeepOps keeps the operations of every acknowledged message until
-	// TakeOps or ForgetOps, for an applier in the same process (kept.go).
+	// KeepOps keeps the operations of every published message until
+	// TakeOps, for an applier in the same process (kept.go).
 	// Callers of Append must then leave the operations they appended (and
 	// the slices inside them) alone once Append returns.
 	KeepOps bool
@@ -168,6 +168,7 @@ type batch struct {
 	full    bool // no more records: a newer batch of the subject is open
 	ws      string
 	ops     []engine.Op // with Options.KeepOps: the records, as given
+	kept    *keptMsg    // its entry, when kept (kept.go)
 }
 
 // Open starts the embedded server (or connects to Options.URL), creates or
@@ -402,7 +403,11 @@ func (l *Log) commit() {
 }
 
 func (l *Log) publish(b *batch) {
-	paf, err := l.js.PublishMsgAsync(&nats.Msg{Subject: b.subject, Data: Seal(b.buf)})
+	data := Seal(b.buf)
+	if l.opts.KeepOps {
+		b.kept = l.kept.keep(data, b.ws, b.ops)
+	}
+	paf, err := l.js.PublishMsgAsync(&nats.Msg{Subject: b.subject, Data: data})
 	if err != nil {
 		l.complete(b, err)
 		return
@@ -411,9 +416,6 @@ func (l *Log) publish(b *batch) {
 		select {
 		case ack := <-paf.Ok():
 			b.seq = ack.Sequence
-			if l.opts.KeepOps {
-				l.kept.keep(ack.Sequence, b.ws, b.ops)
-			}
 			l.published.Add(1)
 			l.records.Add(uint64(b.n))
 			for {
@@ -446,10 +448,20 @@ func putBuf(b []byte) {
 }
 
 func (l *Log) complete(b *batch, err error) {
-	if err == nil {
+	switch {
+	case b.kept != nil:
+		if err != nil {
+			// Maybe not stored: if it is delivered anyway, it is decoded.
+			b.kept.failed.Store(true)
+			if l.kept.remove(b.kept) {
+				b.kept.release() // the applier's reference
+			}
+		}
+		b.kept.release()
+	case err == nil:
 		putBuf(b.buf) // the client keeps the message only until its ack
 	}
-	b.err, b.buf, b.ops = err, nil, nil
+	b.err, b.buf, b.ops, b.kept = err, nil, nil, nil
 	close(b.done)
 	l.mu.Lock()
 	l.inflight--

@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -151,6 +152,13 @@ func (f Flattener) value(dst []engine.Field, name string, v any, parent, key str
 	if len(name) > MaxName {
 		return dst, Errf(path(), "attribute name %q is longer than %d bytes", name[:32]+"…", MaxName)
 	}
+	// The column's type, looked up once for the timestamp rule and the
+	// type check.
+	var ct column.Type
+	var known bool
+	if _, obj := v.(map[string]any); f.Schema != nil && v != nil && !obj {
+		ct, known = f.Schema(f.Table, name)
+	}
 	var val column.Value
 	switch x := v.(type) {
 	case nil:
@@ -170,7 +178,7 @@ func (f Flattener) value(dst []engine.Field, name string, v any, parent, key str
 			val = column.Float(x)
 		}
 	case string:
-		if f.isTimestamp(name) {
+		if f.isTimestampType(name, ct, known) {
 			t, err := ParseTime(x)
 			if err != nil {
 				return dst, Errf(path(), "%q is not an RFC 3339 timestamp", truncate(x))
@@ -203,7 +211,7 @@ func (f Flattener) value(dst []engine.Field, name string, v any, parent, key str
 	default:
 		return dst, Errf(path(), "unsupported JSON value %T", v)
 	}
-	if err := f.check(name, val); err != nil {
+	if err := f.checkType(name, val, ct, known); err != nil {
 		return dst, Errf(path(), "%s", err)
 	}
 	return append(dst, engine.Field{Name: name, Value: val}), nil
@@ -216,8 +224,10 @@ func truncate(s string) string {
 	return s
 }
 
-// reserved names per table that ingest must not set.
-func (f Flattener) check(name string, v column.Value) error {
+// checkType rejects names ingest must not set and values whose type
+// conflicts with the column's; ct and known are the schema's answer for
+// name.
+func (f Flattener) checkType(name string, v column.Value, ct column.Type, known bool) error {
 	if f.Table == engine.Profiles && (name == engine.ColPersonID || name == engine.ColUpdatedAt) {
 		return fmt.Errorf("%s is set by Cohort and cannot be written", name)
 	}
@@ -227,14 +237,14 @@ func (f Flattener) check(name string, v column.Value) error {
 	if f.Schema == nil || v.Null() {
 		return nil
 	}
-	col := name
+	col, t, ok := name, ct, known
 	if f.Table == engine.Events {
 		switch name {
 		case engine.ColEventID, engine.ColPersonID, engine.ColName, engine.ColTS, engine.ColReceivedAt:
 			col = "prop_" + name
+			t, ok = f.Schema(f.Table, col)
 		}
 	}
-	t, ok := f.Schema(f.Table, col)
 	if !ok || t == v.Type {
 		return nil
 	}
@@ -247,12 +257,11 @@ func (f Flattener) check(name string, v column.Value) error {
 	return fmt.Errorf("column %s.%s is %s, value is %s", f.Table, col, t, v.Type)
 }
 
-// isTimestamp says whether a string attribute must be a timestamp.
-func (f Flattener) isTimestamp(name string) bool {
-	if f.Schema != nil {
-		if t, ok := f.Schema(f.Table, name); ok {
-			return t == column.TypeTimestamp
-		}
+// isTimestampType says whether a string attribute must be a timestamp;
+// ct and known are the schema's answer for name.
+func (f Flattener) isTimestampType(name string, ct column.Type, known bool) bool {
+	if known {
+		return ct == column.TypeTimestamp
 	}
 	switch name {
 	case engine.ColCreatedAt, engine.ColFirstSeen, engine.ColLastSeen, "birthday":
@@ -349,26 +358,28 @@ func isSnake(s string) bool {
 }
 
 // names caches attribute names by (prefix, key): the same few keys
-// arrive in every event. Bounded: past maxCachedNames it stops growing.
-var names = struct {
-	sync.RWMutex
-	m map[nameKey]string
-}{m: make(map[nameKey]string)}
+// arrive in every event. Readers (every field of every request, on every
+// core) load an immutable map without taking a lock; a new name publishes
+// a copy. Copying is bounded: past maxCachedNames the cache stops growing
+// and further names are computed each time.
+var (
+	names   atomic.Pointer[map[nameKey]string]
+	namesMu sync.Mutex // serializes writers
+)
 
 type nameKey struct{ prefix, key string }
 
-const maxCachedNames = 1 << 16
+const maxCachedNames = 4096
 
 // attrName returns the attribute name of key under prefix.
 func attrName(prefix, key string) string {
 	k := nameKey{prefix, key}
-	names.RLock()
-	name, ok := names.m[k]
-	names.RUnlock()
-	if ok {
-		return name
+	if m := names.Load(); m != nil {
+		if name, ok := (*m)[k]; ok {
+			return name
+		}
 	}
-	name = SnakeCase(key)
+	name := SnakeCase(key)
 	if prefix != "" {
 		if name == "" {
 			name = prefix
@@ -376,10 +387,19 @@ func attrName(prefix, key string) string {
 			name = prefix + "_" + name
 		}
 	}
-	names.Lock()
-	if len(names.m) < maxCachedNames {
-		names.m[k] = name
+	namesMu.Lock()
+	defer namesMu.Unlock()
+	old := names.Load()
+	if old == nil {
+		m := map[nameKey]string{k: name}
+		names.Store(&m)
+	} else if _, ok := (*old)[k]; !ok && len(*old) < maxCachedNames {
+		m := make(map[nameKey]string, len(*old)+1)
+		for ok, v := range *old {
+			m[ok] = v
+		}
+		m[k] = name
+		names.Store(&m)
 	}
-	names.Unlock()
 	return name
 }
