@@ -59,6 +59,7 @@ type config struct {
 	duration, warmup      time.Duration
 	clients, batch, users int
 	queryConns            int
+	queryRate             float64
 	queries               string
 	jsonOut               string
 	pid                   int
@@ -80,6 +81,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 100, "events per /v1/batch request")
 	flag.IntVar(&c.users, "users", 1_000_000, "events go to userId u1…uN (the demo's users)")
 	flag.IntVar(&c.queryConns, "query-conns", 4, "MySQL connections running queries continuously (0: none)")
+	flag.Float64Var(&c.queryRate, "query-rate", 0, "queries per second over all query connections (0: each connection runs them back to back)")
 	flag.StringVar(&c.queries, "queries", "", "file of queries, one per line, run round-robin (default: a built-in segment mix)")
 	flag.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
 	flag.IntVar(&c.pid, "pid", 0, "with -url: the server's process id, to report its CPU time per event (Linux /proc)")
@@ -262,8 +264,17 @@ func run(ctx context.Context, c config) error {
 			qwg.Add(1)
 			go func() {
 				defer qwg.Done()
+				var interval time.Duration
+				if c.queryRate > 0 {
+					interval = time.Duration(float64(c.queryConns) / c.queryRate * float64(time.Second))
+				}
+				next := time.Now()
 				for i := g; !stopped.Load() && ctx.Err() == nil; i++ {
 					k := i % len(queries)
+					if interval > 0 {
+						time.Sleep(time.Until(next))
+						next = next.Add(interval)
+					}
 					t0 := time.Now()
 					rows, err := db.QueryContext(ctx, queries[k])
 					if err == nil {
@@ -395,8 +406,12 @@ func run(ctx context.Context, c config) error {
 }
 
 func printReport(w io.Writer, c config, r *report) {
-	fmt.Fprintf(w, "\n/v1/batch: %d clients × %d events (~300 B each), %d query connections, %.0fs measured\n",
-		c.clients, c.batch, c.queryConns, r.Seconds)
+	pace := "back to back"
+	if c.queryRate > 0 {
+		pace = fmt.Sprintf("%g queries/s in all", c.queryRate)
+	}
+	fmt.Fprintf(w, "\n/v1/batch: %d clients × %d events (~300 B each), %d query connections (%s), %.0fs measured\n",
+		c.clients, c.batch, c.queryConns, pace, r.Seconds)
 	fmt.Fprintf(w, "| metric | value |\n| --- | --- |\n")
 	fmt.Fprintf(w, "| events/s (median of per-second rates) | %.0f (p10 %.0f, p90 %.0f; %d events in %.0fs, %d HTTP errors) |\n",
 		r.EventsPerSec, r.EventsPerSecLo, r.EventsPerSecHi, r.Events, r.Seconds, r.Errors)

@@ -47,7 +47,7 @@ type Options struct {
 	// than the oldest snapshot's, so the de-duplication state is rebuilt.
 	From uint64
 	// MaxLag is how far (ack → applied) the applier may fall behind before
-	// Throttle makes writers wait (backpressure.go); default 500ms,
+	// Throttle makes writers wait (backpressure.go); default 250ms,
 	// negative: never.
 	MaxLag time.Duration
 	// Logger; default slog.Default().

@@ -17,9 +17,12 @@ import (
 // applier's pace (clients see slower answers, not stale data), and
 // freshness stays within MaxLag plus one micro-batch.
 
-// defaultMaxLag is Options.MaxLag's default: half the freshness promise
-// (queryable within a second of the acknowledgement).
-const defaultMaxLag = 500 * time.Millisecond
+// defaultMaxLag is Options.MaxLag's default: a quarter of the freshness
+// promise (queryable within a second of the acknowledgement), leaving room
+// for the micro-batch in progress. Measured (bench/ingestload, 64 clients,
+// 2 query connections): 250 ms keeps freshness p99 under 0.5 s at the
+// same throughput as 500 ms, whose p99 was 0.8-1.1 s.
+const defaultMaxLag = 250 * time.Millisecond
 
 // maxThrottle bounds one Throttle wait, so that a stalled applier slows
 // ingest down but never stops it.
