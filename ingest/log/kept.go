@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cohortdb/cohort/engine"
 )
@@ -21,10 +22,13 @@ import (
 // the delivery arrives first. A replay decodes the same operations.
 
 // Bounds of what is kept: past them (an applier that stopped or fell far
-// behind) messages are decoded as usual.
+// behind) messages are decoded as usual. At the bound, entries older than
+// maxKeptAge (messages never delivered back, e.g. erased from the stream
+// first) are dropped.
 const (
 	maxKept      = 4096
 	maxKeptBytes = 64 << 20
+	maxKeptAge   = 30 * time.Second
 )
 
 type kept struct {
@@ -44,6 +48,7 @@ type keptMsg struct {
 	data []byte // the sealed message: a pooled buffer, see release
 	ws   string
 	ops  []engine.Op
+	at   time.Time
 	// refs: the buffer goes back to the pool once both the publish
 	// acknowledgement and the applier are done with it.
 	refs   atomic.Int32
@@ -72,20 +77,37 @@ func (k *kept) keep(data []byte, ws string, ops []engine.Op) *keptMsg {
 	if !ok {
 		return nil
 	}
+	now := time.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.n >= maxKept || k.bytes+len(data) > maxKeptBytes {
-		return nil
+		k.expire(now.Add(-maxKeptAge))
+		if k.n >= maxKept || k.bytes+len(data) > maxKeptBytes {
+			return nil
+		}
 	}
 	if k.m == nil {
 		k.m = make(map[keptKey][]*keptMsg)
 	}
-	e := &keptMsg{data: data, ws: ws, ops: ops}
+	e := &keptMsg{data: data, ws: ws, ops: ops, at: now}
 	e.refs.Store(2)
 	k.m[key] = append(k.m[key], e)
 	k.n++
 	k.bytes += len(data)
 	return e
+}
+
+// expire drops the entries kept since before t.
+func (k *kept) expire(t time.Time) {
+	for key, list := range k.m {
+		for i := len(list) - 1; i >= 0; i-- {
+			if e := list[i]; e.at.Before(t) {
+				k.drop(key, list, i)
+				list = k.m[key]
+				e.release() // the applier's reference: it will never take it
+			}
+		}
+	}
 }
 
 // remove removes entry e if it is still kept, and reports whether it was.

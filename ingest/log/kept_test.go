@@ -2,6 +2,7 @@ package log
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -90,5 +91,30 @@ func TestKeepOps(t *testing.T) {
 	}
 	if l2.kept.n != 0 {
 		t.Fatal("operations kept without KeepOps")
+	}
+}
+
+// TestKeptExpire: at its bound the index drops entries older than
+// maxKeptAge (never delivered back) instead of keeping nothing more.
+func TestKeptExpire(t *testing.T) {
+	var k kept
+	msg := func(i int) []byte { return Seal(AppendHeader(nil, fmt.Sprintf("ws%d", i))) }
+	for i := range maxKept {
+		e := k.keep(msg(i), "ws", nil)
+		if e == nil {
+			t.Fatalf("entry %d not kept", i)
+		}
+		e.at = e.at.Add(-time.Hour) // stale
+		e.release()                 // the publisher is done with it
+	}
+	if k.n != maxKept {
+		t.Fatalf("%d kept, want %d", k.n, maxKept)
+	}
+	fresh := msg(-1)
+	if k.keep(fresh, "ws", nil) == nil {
+		t.Fatal("the bound was not freed of stale entries")
+	}
+	if k.n != 1 || k.take(fresh) == nil {
+		t.Fatalf("%d kept after expiry, want only the fresh one", k.n)
 	}
 }
