@@ -26,7 +26,7 @@ run: build
 	./$(BIN) serve --demo=true $(RUN_ARGS)
 
 test: fmt-check vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: fmt-check vet
 
