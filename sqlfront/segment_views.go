@@ -61,6 +61,12 @@ func (s *Server) segmentRules(b *analyzer.Builder) *analyzer.Builder {
 // carries, and what the server's owner passes back to CompileSegment when
 // it restores stored segments at startup.
 func (s *Server) DefineSegment(ctx context.Context, workspace, name, query string) (segment.Info, error) {
+	return s.defineSegment(ctx, workspace, name, query, true)
+}
+
+// defineSegment defines name; without replace it fails with
+// segment.ErrExists when name is defined already.
+func (s *Server) defineSegment(ctx context.Context, workspace, name, query string, replace bool) (segment.Info, error) {
 	if s.opts.Segments == nil {
 		return segment.Info{}, errors.New("cannot define segment: segments are not enabled on the SQL server")
 	}
@@ -72,7 +78,7 @@ func (s *Server) DefineSegment(ctx context.Context, workspace, name, query strin
 	if err != nil {
 		return segment.Info{}, err
 	}
-	info, err := s.opts.Segments.Manager(ws).Define(ctx, segment.Definition{Name: name, SQL: query, Cond: cond})
+	info, err := s.opts.Segments.Manager(ws).Define(ctx, segment.Definition{Name: name, SQL: query, Cond: cond, Create: !replace})
 	if err != nil {
 		return segment.Info{}, err
 	}
@@ -155,19 +161,13 @@ func (s *Server) defineView(ctx *sql.Context, d *database, name, text string, re
 			return sql.ErrTableAlreadyExists.New(name)
 		}
 	}
-	// One definition at a time: "does it exist" and the definition must
-	// not interleave with another connection's.
-	s.segMu.Lock()
-	defer s.segMu.Unlock()
-	if m, ok := reg.Lookup(d.ws.Name()); ok && !replace {
-		if _, exists := m.Get(name); exists {
-			return sql.ErrExistingView.New(d.Name(), name)
-		}
+	// The manager checks "does it exist" in the same step as the
+	// definition, so concurrent creators (SQL or API) cannot both win.
+	_, err = s.defineSegment(ctx, d.Name(), name, text, replace)
+	if errors.Is(err, segment.ErrExists) {
+		return sql.ErrExistingView.New(d.Name(), name)
 	}
-	if _, err := s.DefineSegment(ctx, d.Name(), name, text); err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // The ViewDatabase methods of database (catalog.go) delegate here.
@@ -185,8 +185,6 @@ func (d *database) dropSegmentView(ctx *sql.Context, name string) error {
 	if !ok {
 		return sql.ErrViewDoesNotExist.New(d.Name(), name)
 	}
-	d.srv.segMu.Lock()
-	defer d.srv.segMu.Unlock()
 	if err := m.Drop(ctx, name); err != nil {
 		if errors.Is(err, segment.ErrNotFound) {
 			return sql.ErrViewDoesNotExist.New(d.Name(), name)

@@ -104,7 +104,6 @@ type Server struct {
 	ident     map[string]*identIndex // per workspace
 	stopOnce  sync.Once
 	stop      chan struct{} // closed by Shutdown
-	segMu     sync.Mutex    // serializes segment DDL (segment_views.go)
 	segViews  sync.Map      // workspace + "\x00" + segment SQL -> view text
 }
 

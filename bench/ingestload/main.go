@@ -47,6 +47,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/cohortdb/cohort/bench/internal/loadgen"
 )
 
 type config struct {
@@ -212,15 +214,15 @@ func run(ctx context.Context, c config) error {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 42))
-			bodies := make([]*template, 8)
+			bodies := make([]*loadgen.Template, 8)
 			for i := range bodies {
-				bodies[i] = newTemplate(rng, c.batch, c.users, runID)
+				bodies[i] = loadgen.NewTemplate(rng, c.batch, c.users, "ld", runID)
 			}
 			for i := 0; !stopped.Load() && ctx.Err() == nil; i++ {
 				t := bodies[i%len(bodies)]
-				t.stamp(reqSeq.Add(1))
+				t.Stamp(reqSeq.Add(1), rng)
 				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, "POST", c.url+"/v1/batch", bytes.NewReader(t.body))
+				req, _ := http.NewRequestWithContext(ctx, "POST", c.url+"/v1/batch", bytes.NewReader(t.Body))
 				req.SetBasicAuth(c.key, "")
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := hc.Do(req)
@@ -429,47 +431,6 @@ func printReport(w io.Writer, c config, r *report) {
 	}
 	fmt.Fprintf(w, "| load average (start → end) | %s → %s |\n", r.Load[0], r.Load[1])
 	fmt.Fprintf(w, "| acknowledged = queryable | %s |\n", r.Verified)
-}
-
-// template is one request body whose message ids carry a request number
-// (12 digits) at fixed offsets, so a body is reused without re-encoding.
-type template struct {
-	body []byte
-	offs []int
-}
-
-var eventNames = []string{"Product Viewed", "Product Viewed", "Product Viewed", "Product Added", "Checkout Started", "Order Completed"}
-
-func newTemplate(rng *rand.Rand, n, users int, runID string) *template {
-	var b bytes.Buffer
-	t := &template{}
-	ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	b.WriteString(`{"batch":[`)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"type":"track","userId":"u%d","event":%q,"messageId":"ld-%s-`, 1+rng.IntN(users), eventNames[rng.IntN(len(eventNames))], runID)
-		t.offs = append(t.offs, b.Len())
-		fmt.Fprintf(&b, `000000000000-%d","timestamp":%q,`+
-			`"properties":{"product_id":"p-%d","price":%d.99,"category":%q,"quantity":%d},`+
-			`"context":{"os":{"name":"iOS","version":"17.1"},"app":{"version":"3.2.1"},"ip":"10.1.2.3"}}`,
-			i, ts, rng.IntN(5000), rng.IntN(200), []string{"shoes", "shirts", "bags", "hats"}[rng.IntN(4)], 1+rng.IntN(3))
-	}
-	b.WriteString(`]}`)
-	t.body = b.Bytes()
-	return t
-}
-
-func (t *template) stamp(req int64) {
-	var d [12]byte
-	for i := 11; i >= 0; i-- {
-		d[i] = byte('0' + req%10)
-		req /= 10
-	}
-	for _, o := range t.offs {
-		copy(t.body[o:], d[:])
-	}
 }
 
 // samples keeps up to cap latencies (reservoir), in milliseconds.

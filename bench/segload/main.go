@@ -63,6 +63,7 @@ import (
 
 	"github.com/cohortdb/cohort/api/client"
 	segmentv1 "github.com/cohortdb/cohort/api/segment/v1"
+	"github.com/cohortdb/cohort/bench/internal/loadgen"
 )
 
 type config struct {
@@ -302,16 +303,16 @@ func latencyBench(ctx context.Context, c config, cl *client.Client, m *monitor) 
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 42))
-			bodies := make([]*template, 4)
+			bodies := make([]*loadgen.Template, 4)
 			for i := range bodies {
-				bodies[i] = newTemplate(rng, c.reqEvents, c.users, runID)
+				bodies[i] = loadgen.NewTemplate(rng, c.reqEvents, c.users, "sl", runID)
 			}
 			i := 0
 			for range tokens {
 				t := bodies[i%len(bodies)]
 				i++
-				t.stamp(reqSeq.Add(1))
-				if err := ing.post(loadCtx, t.body); err != nil {
+				t.Stamp(reqSeq.Add(1), rng)
+				if err := ing.post(loadCtx, t.Body); err != nil {
 					if loadCtx.Err() == nil {
 						httpErrs.Add(1)
 						m := err.Error()
@@ -527,48 +528,6 @@ func (in *ingester) identify(ctx context.Context, uid, probe, msgID string) (tim
 		return time.Time{}, fmt.Errorf("cannot identify %s: %w", uid, err)
 	}
 	return time.Now(), nil
-}
-
-// template is one request body whose message ids carry a request number
-// (12 digits) at fixed offsets, so a body is reused without re-encoding
-// (as bench/ingestload's).
-type template struct {
-	body []byte
-	offs []int
-}
-
-var eventNames = []string{"Product Viewed", "Product Viewed", "Product Viewed", "Product Added", "Checkout Started", "Order Completed"}
-
-func newTemplate(rng *rand.Rand, n, users int, runID string) *template {
-	var b bytes.Buffer
-	t := &template{}
-	ts := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	b.WriteString(`{"batch":[`)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"type":"track","userId":"u%d","event":%q,"messageId":"sl-%s-`, 1+rng.IntN(users), eventNames[rng.IntN(len(eventNames))], runID)
-		t.offs = append(t.offs, b.Len())
-		fmt.Fprintf(&b, `000000000000-%d","timestamp":%q,`+
-			`"properties":{"product_id":"p-%d","price":%d.99,"category":%q,"quantity":%d},`+
-			`"context":{"os":{"name":"iOS","version":"17.1"},"app":{"version":"3.2.1"},"ip":"10.1.2.3"}}`,
-			i, ts, rng.IntN(5000), rng.IntN(200), []string{"shoes", "shirts", "bags", "hats"}[rng.IntN(4)], 1+rng.IntN(3))
-	}
-	b.WriteString(`]}`)
-	t.body = b.Bytes()
-	return t
-}
-
-func (t *template) stamp(req int64) {
-	var d [12]byte
-	for i := 11; i >= 0; i-- {
-		d[i] = byte('0' + req%10)
-		req /= 10
-	}
-	for _, o := range t.offs {
-		copy(t.body[o:], d[:])
-	}
 }
 
 // monitor reads the server's memory: RSS from /proc when the server is

@@ -108,6 +108,7 @@ type server struct {
 	demo    *engine.Workspace
 	ln      net.Listener
 	http    *http.Server
+	debugLn net.Listener // debug.go; nil without debug_addr
 
 	loadDemo demoLoader
 	ingest   *ingestParts  // ingest.go
@@ -153,6 +154,10 @@ func newServer(cfg config.Config, log *slog.Logger) (*server, error) {
 		return nil, fmt.Errorf("cannot listen for HTTP (http_addr): %w", err)
 	}
 	s.ln = ln
+	if s.debugLn, err = listenDebug(cfg.DebugAddr); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	if s.ingest, err = s.openIngest(); err != nil {
 		ln.Close()
 		return nil, err
@@ -268,6 +273,7 @@ func (s *server) run(ctx context.Context) error {
 	go func() { serveErr <- s.http.Serve(s.ln) }()
 	s.startSQL()
 	s.startGRPC()
+	defer s.serveDebug()()
 	s.log.Info("serving HTTP", "addr", s.ln.Addr().String(), "data_dir", s.dataDir, "demo", s.cfg.Demo)
 
 	var err error

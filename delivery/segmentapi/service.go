@@ -35,7 +35,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -86,11 +85,6 @@ const (
 type Service struct {
 	segmentv1.UnimplementedSegmentServiceServer
 	opts Options
-
-	// locks serializes CreateSegment and DeleteSegment per workspace, so
-	// that "create unless it exists" is one step for this service.
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
 }
 
 var _ segmentv1.SegmentServiceServer = (*Service)(nil)
@@ -103,7 +97,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{opts: opts, locks: make(map[string]*sync.Mutex)}, nil
+	return &Service{opts: opts}, nil
 }
 
 // Memberships returns the segments of a person from reg, for
@@ -118,18 +112,6 @@ func (m memberships) Of(ws string, p uint32) []string {
 		return nil
 	}
 	return mgr.Of(p)
-}
-
-// workspaceLock returns the lock of ws's definition changes.
-func (s *Service) workspaceLock(ws string) *sync.Mutex {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.locks[ws]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[ws] = l
-	}
-	return l
 }
 
 // workspace returns the engine's workspace ws.
@@ -241,11 +223,11 @@ func (s *Service) CreateSegment(ctx context.Context, r *segmentv1.CreateSegmentR
 		return nil, status.Error(codes.FailedPrecondition, "segments cannot be defined: the server has no SQL frontend (mysql_addr is empty)")
 	}
 	m := s.opts.Registry.Manager(w)
-	lock := s.workspaceLock(ws)
-	lock.Lock()
-	defer lock.Unlock()
+	// A cheap early answer; Define checks again in the same step as the
+	// definition (Create), so concurrent creators (API or SQL) cannot both
+	// win.
 	if old, ok := m.Get(name); ok && !r.GetReplace() {
-		return nil, status.Errorf(codes.AlreadyExists, "segment %q already exists in workspace %q (version %d); set replace to define a new version", name, ws, old.Version)
+		return nil, alreadyExists(ws, name, old.Version)
 	}
 	cond, err := s.opts.Compile(ctx, ws, r.GetSql())
 	if err != nil {
@@ -260,7 +242,11 @@ func (s *Service) CreateSegment(ctx context.Context, r *segmentv1.CreateSegmentR
 	if _, err := w.Snapshot().CompilePoints([]engine.Cond{cond}, time.Now(), nil); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid definition of segment %q: %v", name, err)
 	}
-	info, err := m.Define(ctx, segment.Definition{Name: name, SQL: r.GetSql(), Description: r.GetDescription(), Cond: cond})
+	info, err := m.Define(ctx, segment.Definition{Name: name, SQL: r.GetSql(), Description: r.GetDescription(), Cond: cond, Create: !r.GetReplace()})
+	if errors.Is(err, segment.ErrExists) {
+		old, _ := m.Get(name)
+		return nil, alreadyExists(ws, name, old.Version)
+	}
 	if err != nil {
 		return nil, statusOf(ctx, err)
 	}
@@ -324,9 +310,6 @@ func (s *Service) DeleteSegment(ctx context.Context, r *segmentv1.DeleteSegmentR
 	if err != nil {
 		return nil, err
 	}
-	lock := s.workspaceLock(r.GetWorkspace())
-	lock.Lock()
-	defer lock.Unlock()
 	if err := m.Drop(ctx, r.GetName()); err != nil {
 		if errors.Is(err, segment.ErrNotFound) {
 			return nil, notFound(r.GetWorkspace(), r.GetName())
@@ -397,4 +380,8 @@ func (s *Service) PreviewSegment(_ context.Context, r *segmentv1.PreviewSegmentR
 		}
 	}
 	return out, nil
+}
+
+func alreadyExists(ws, name string, version int64) error {
+	return status.Errorf(codes.AlreadyExists, "segment %q already exists in workspace %q (version %d); set replace to define a new version", name, ws, version)
 }

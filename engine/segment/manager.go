@@ -18,6 +18,7 @@ import (
 // Errors callers map to their protocol's codes.
 var (
 	ErrNotFound    = errors.New("no such segment")
+	ErrExists      = errors.New("segment exists")
 	ErrInvalidName = errors.New("invalid segment name")
 	ErrStopped     = errors.New("segment manager stopped")
 )
@@ -235,6 +236,12 @@ func (m *Manager) define(ctx context.Context, def Definition) (Info, error) {
 	// Batches queued before this definition must not be lost for the
 	// segments that exist already: process them first.
 	m.process()
+	m.mu.RLock()
+	old := m.segs[def.Name]
+	m.mu.RUnlock()
+	if old != nil && def.Create {
+		return Info{}, fmt.Errorf("segment %q (version %d): %w", def.Name, old.info.Version, ErrExists)
+	}
 	snap := m.ws.Snapshot()
 	now := m.opts.Now()
 	began := time.Now()
@@ -247,9 +254,6 @@ func (m *Manager) define(ctx context.Context, def Definition) (Info, error) {
 		return Info{}, fmt.Errorf("segment %q: %w", def.Name, err)
 	}
 	restoring := def.Version != 0
-	m.mu.RLock()
-	old := m.segs[def.Name]
-	m.mu.RUnlock()
 	info := Info{Name: def.Name, SQL: def.SQL, Description: def.Description, Version: def.Version, CreatedAt: def.CreatedAt, UpdatedAt: now,
 		Members: int64(members.Count()), TimeDependent: plan.TimeDependent(0)}
 	if !restoring {

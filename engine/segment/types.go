@@ -16,6 +16,10 @@ type Definition struct {
 	// zero for a new one (version = previous + 1, created = now).
 	Version   int64
 	CreatedAt time.Time
+	// Create makes the definition fail with ErrExists when the segment is
+	// defined already (CREATE without OR REPLACE): checked in the same
+	// step as the definition, so two creators cannot both win.
+	Create bool
 }
 
 // Info describes a defined segment.

@@ -47,6 +47,7 @@ type Config struct {
 	LogLevel        string        `cfg:"log_level" default:"info" enum:"debug,info,warn,error" help:"Minimum level of log records."`
 	LogFormat       string        `cfg:"log_format" default:"text" enum:"text,json" help:"Format of log records on stderr."`
 	ShutdownTimeout time.Duration `cfg:"shutdown_timeout" default:"10s" min:"1ns" help:"How long a graceful shutdown (SIGINT, SIGTERM) may take before connections are closed."`
+	DebugAddr       string        `cfg:"debug_addr" default:"" help:"Listen address of Go's profiling endpoints (/debug/pprof/), without authentication: keep it on loopback. Empty disables them."`
 	// Storage (storage/).
 	EventWindow time.Duration `cfg:"event_window" default:"0s" min:"0s" help:"How many recent events stay in memory: events of UTC days that ended more than event_window ago are sealed into Parquet day partitions under <data_dir>/events and dropped from memory at each snapshot (every 5 minutes); SQL still reads them from disk, slower. 0: every event stays in memory."`
 	// Segments (engine/segment).
