@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -34,10 +33,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,19 +136,22 @@ type queryStat struct {
 }
 
 func run(ctx context.Context, c config) error {
-	var srv *server
+	var srv *loadgen.Server
 	if c.url == "" {
 		if c.serve == "" {
 			return errors.New("give -url (with -key) or -serve")
 		}
 		var err error
-		if srv, err = startServer(ctx, c); err != nil {
+		srv, err = loadgen.StartServer(ctx, loadgen.ServeOptions{Bin: c.serve, Name: "ingestload",
+			DemoProfiles: c.demoProfiles, DemoEvents: c.demoEvents, ExtraArgs: c.serveArgs, Keep: c.keep,
+			RootPassword: true})
+		if err != nil {
 			return err
 		}
-		defer srv.stop()
-		c.url, c.key, c.pid = srv.url, srv.key, srv.cmd.Process.Pid
+		defer srv.Stop()
+		c.url, c.key, c.pid = srv.URL, srv.Key, srv.Pid()
 		if c.dsn == "" {
-			c.dsn = srv.dsn
+			c.dsn = rootDSN(srv)
 		}
 	}
 	if c.key == "" {
@@ -190,7 +189,7 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 
-	rep := &report{Load: [2]string{loadavg(), ""}}
+	rep := &report{Load: [2]string{loadgen.LoadAvg(), ""}}
 	tr := &http.Transport{MaxIdleConnsPerHost: c.clients * 2, MaxConnsPerHost: c.clients * 2,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -321,7 +320,7 @@ func run(ctx context.Context, c config) error {
 		n := acked.Load()
 		rep.Rates = append(rep.Rates, float64(n-last))
 		last = n
-		if m, err := scrape(hc, c.url); err == nil {
+		if m, err := loadgen.Scrape(hc, c.url); err == nil {
 			if v, ok := m[`cohort_ingest_freshness_seconds{quantile="0.5"}`]; ok {
 				p50s = append(p50s, v*1000)
 			}
@@ -331,7 +330,7 @@ func run(ctx context.Context, c config) error {
 			rep.RSS = max(rep.RSS, m["process_resident_memory_bytes"])
 		}
 		fmt.Fprintf(os.Stderr, "  %3ds %8.0f events/s  freshness p99 %6.1f ms  queries %d  load %s\n",
-			len(rep.Rates), rep.Rates[len(rep.Rates)-1], at(p99s, -1), nq.Load(), loadavg())
+			len(rep.Rates), rep.Rates[len(rep.Rates)-1], at(p99s, -1), nq.Load(), loadgen.LoadAvg())
 	}
 	tick.Stop()
 	measuring.Store(false)
@@ -341,24 +340,24 @@ func run(ctx context.Context, c config) error {
 		rep.ServerCPU = float64((procCPU(c.pid) - scpu0).Microseconds()) / ev
 		rep.ClientCPU = float64((procCPU(os.Getpid()) - ccpu0).Microseconds()) / ev
 	}
-	rep.Load[1] = loadavg()
+	rep.Load[1] = loadgen.LoadAvg()
 	stopLoad()
 	wg.Wait()
 	qwg.Wait()
 	rep.Errors = errs.Load()
-	rep.EventsPerSec = quantile(rep.Rates, 0.5)
-	rep.EventsPerSecLo, rep.EventsPerSecHi = quantile(rep.Rates, 0.1), quantile(rep.Rates, 0.9)
-	rep.FreshP50, rep.FreshP99, rep.FreshP99Max = quantile(p50s, 0.5), quantile(p99s, 0.5), quantile(p99s, 1)
+	rep.EventsPerSec = loadgen.Quantile(rep.Rates, 0.5)
+	rep.EventsPerSecLo, rep.EventsPerSecHi = loadgen.Quantile(rep.Rates, 0.1), loadgen.Quantile(rep.Rates, 0.9)
+	rep.FreshP50, rep.FreshP99, rep.FreshP99Max = loadgen.Quantile(p50s, 0.5), loadgen.Quantile(p99s, 0.5), loadgen.Quantile(p99s, 1)
 	r := lat.values()
-	rep.ReqP50, rep.ReqP99 = quantile(r, 0.5), quantile(r, 0.99)
+	rep.ReqP50, rep.ReqP99 = loadgen.Quantile(r, 0.5), loadgen.Quantile(r, 0.99)
 	var all []float64
 	for i, s := range qlat {
 		v := s.values()
 		all = append(all, v...)
-		rep.PerQuery = append(rep.PerQuery, queryStat{SQL: queries[i], N: s.count(), P50: quantile(v, 0.5), P99: quantile(v, 0.99)})
+		rep.PerQuery = append(rep.PerQuery, queryStat{SQL: queries[i], N: s.count(), P50: loadgen.Quantile(v, 0.5), P99: loadgen.Quantile(v, 0.99)})
 	}
 	rep.Queries, rep.QueryErrors = nq.Load(), qerrs.Load()
-	rep.QueryP50, rep.QueryP99 = quantile(all, 0.5), quantile(all, 0.99)
+	rep.QueryP50, rep.QueryP99 = loadgen.Quantile(all, 0.5), loadgen.Quantile(all, 0.99)
 
 	// Every acknowledged event must become queryable.
 	rep.Verified = "not checked (-url: others may write)"
@@ -469,15 +468,6 @@ func (s *samples) count() int {
 	return s.n
 }
 
-func quantile(v []float64, q float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[min(int(q*float64(len(s)-1)+0.5), len(s)-1)]
-}
-
 func at(v []float64, i int) float64 {
 	if len(v) == 0 {
 		return 0
@@ -512,166 +502,11 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(u+s) * (time.Second / 100) // USER_HZ
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// scrape reads the Prometheus text of /metrics into name{labels} → value.
-func scrape(hc *http.Client, base string) (map[string]float64, error) {
-	resp, err := hc.Get(base + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
-			out[l[:i]] = v
-		}
-	}
-	return out, sc.Err()
-}
-
-// server is a `cohort serve` started by this command.
-type server struct {
-	cmd          *exec.Cmd
-	dir          string
-	keep         bool
-	url, key     string
-	dsn          string
-	stderr       *os.File
-	exited       chan struct{}
-	waitErr      error
-	startupSince time.Time
-}
-
-var keyLine = regexp.MustCompile(`demo write key ([0-9a-f]+)`)
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startServer(ctx context.Context, c config) (*server, error) {
-	dir, err := os.MkdirTemp("", "ingestload-")
-	if err != nil {
-		return nil, err
-	}
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	args := []string{"serve", "--data-dir", filepath.Join(dir, "data"),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		"--mysql-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--demo-profiles", strconv.Itoa(c.demoProfiles), "--demo-events", strconv.Itoa(c.demoEvents),
-		"--shutdown-timeout", "2m"}
-	args = append(args, strings.Fields(c.serveArgs)...)
-	cmd := exec.Command(c.serve, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	errf, err := os.Create(filepath.Join(dir, "serve.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = errf
-	s := &server{cmd: cmd, dir: dir, keep: c.keep, url: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), stderr: errf,
-		exited: make(chan struct{}), startupSince: time.Now()}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", c.serve, err)
-	}
-	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
-	keyc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := keyLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case keyc <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	fmt.Fprintf(os.Stderr, "ingestload: started %s %s (log %s)\n", c.serve, strings.Join(args, " "), errf.Name())
-	select {
-	case s.key = <-keyc:
-	case <-s.exited:
-		return nil, fmt.Errorf("server exited: %v (see %s)", s.waitErr, errf.Name())
-	case <-time.After(time.Minute):
-		s.stop()
-		return nil, errors.New("no write key in the server's banner after 1 min")
-	}
-	pw, err := os.ReadFile(filepath.Join(dir, "data", "mysql_root_password"))
-	if err != nil {
-		s.stop()
-		return nil, err
-	}
+// rootDSN is the go-sql-driver DSN of a started server's demo workspace
+// as root: the only MySQL user a fresh data directory has.
+func rootDSN(s *loadgen.Server) string {
 	mc := mysql.NewConfig()
-	mc.User, mc.Passwd, mc.Net, mc.Addr, mc.DBName = "root", strings.TrimSpace(string(pw)), "tcp", fmt.Sprintf("127.0.0.1:%d", ports[1]), "demo"
+	mc.User, mc.Passwd, mc.Net, mc.Addr, mc.DBName = "root", s.RootPassword, "tcp", s.MySQLAddr, "demo"
 	mc.TLSConfig = "false"
-	s.dsn = mc.FormatDSN()
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for {
-		resp, err := hc.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("server exited: %v (see %s)", s.waitErr, errf.Name())
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	fmt.Fprintf(os.Stderr, "ingestload: server ready after %s\n", time.Since(s.startupSince).Round(time.Millisecond))
-	return s, nil
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Minute):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.stderr.Close()
-	if !s.keep {
-		os.RemoveAll(s.dir)
-	} else {
-		fmt.Fprintf(os.Stderr, "ingestload: kept %s\n", s.dir)
-	}
+	return mc.FormatDSN()
 }

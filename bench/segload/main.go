@@ -35,7 +35,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -46,13 +45,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -116,17 +111,20 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
-	var srv *server
+	var srv *loadgen.Server
 	if c.url == "" {
 		if c.serve == "" {
 			return errors.New("give -url (with -grpc and -token) or -serve")
 		}
 		var err error
-		if srv, err = startServer(ctx, c); err != nil {
+		srv, err = loadgen.StartServer(ctx, loadgen.ServeOptions{Bin: c.serve, Name: "segload",
+			DemoProfiles: c.demoProfiles, DemoEvents: c.demoEvents, ExtraArgs: c.serveArgs, Keep: c.keep,
+			AdminToken: true})
+		if err != nil {
 			return err
 		}
-		defer srv.stop()
-		c.url, c.grpc, c.key, c.token = srv.url, srv.grpc, srv.key, srv.token
+		defer srv.Stop()
+		c.url, c.grpc, c.key, c.token = srv.URL, srv.GRPCAddr, srv.Key, srv.AdminToken
 	}
 	if c.grpc == "" || c.token == "" {
 		return errors.New("no gRPC address (-grpc) or token (-token)")
@@ -136,9 +134,9 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer cl.Close()
-	m := &monitor{url: c.url, hc: &http.Client{Timeout: 5 * time.Second}}
+	m := &loadgen.Monitor{URL: c.url, HC: &http.Client{Timeout: 5 * time.Second}}
 	if srv != nil {
-		m.pid = srv.cmd.Process.Pid
+		m.PID = srv.Pid()
 	}
 	if c.mode == "stream" || c.mode == "both" {
 		if err := streamBench(ctx, c, cl, m); err != nil {
@@ -157,7 +155,7 @@ func run(ctx context.Context, c config) error {
 }
 
 // streamBench exports a segment over every profile -runs times.
-func streamBench(ctx context.Context, c config, cl *client.Client, m *monitor) error {
+func streamBench(ctx context.Context, c config, cl *client.Client, m *loadgen.Monitor) error {
 	const name = "segload_all"
 	if _, err := cl.ReplaceSegment(ctx, c.ws, name, "SELECT person_id FROM profiles"); err != nil {
 		return fmt.Errorf("cannot define %s: %w", name, err)
@@ -174,12 +172,12 @@ func streamBench(ctx context.Context, c config, cl *client.Client, m *monitor) e
 		batches                   int
 	}
 	var res []result
-	loadStart := loadavg()
+	loadStart := loadgen.LoadAvg()
 	for r := range c.runs {
 		time.Sleep(time.Second) // let the previous stream's garbage settle
 		var rr result
-		rr.rssBefore, rr.heapBefore = m.rss(), m.heap()
-		stop := m.sample(50*time.Millisecond, 500*time.Millisecond)
+		rr.rssBefore, rr.heapBefore = m.RSS(), m.Heap()
+		stop := m.Sample(50*time.Millisecond, 500*time.Millisecond)
 		t0 := time.Now()
 		var got uint64
 		var last uint32
@@ -197,7 +195,7 @@ func streamBench(ctx context.Context, c config, cl *client.Client, m *monitor) e
 		})
 		rr.secs = time.Since(t0).Seconds()
 		rr.rssMax, rr.heapMax = stop()
-		rr.rssEnd = m.rss()
+		rr.rssEnd = m.RSS()
 		if err != nil {
 			return fmt.Errorf("run %d: %w", r+1, err)
 		}
@@ -205,7 +203,7 @@ func streamBench(ctx context.Context, c config, cl *client.Client, m *monitor) e
 			return fmt.Errorf("run %d: %d ids (want %d), ascending %v", r+1, got, n, ordered)
 		}
 		fmt.Fprintf(os.Stderr, "  run %d: %d ids in %.2fs = %.2fM ids/s, server RSS %.0f → max %.0f MB, heap %.0f → max %.0f MB, load %s\n",
-			r+1, got, rr.secs, float64(got)/rr.secs/1e6, rr.rssBefore/1e6, rr.rssMax/1e6, rr.heapBefore/1e6, rr.heapMax/1e6, loadavg())
+			r+1, got, rr.secs, float64(got)/rr.secs/1e6, rr.rssBefore/1e6, rr.rssMax/1e6, rr.heapBefore/1e6, rr.heapMax/1e6, loadgen.LoadAvg())
 		res = append(res, rr)
 	}
 	rates := make([]float64, len(res))
@@ -217,18 +215,18 @@ func streamBench(ctx context.Context, c config, cl *client.Client, m *monitor) e
 	}
 	fmt.Printf("\nStreamMembers over gRPC (api/client), %d members, batches of %d ids, %d runs\n", n, c.batch, len(res))
 	fmt.Printf("| metric | value |\n| --- | --- |\n")
-	fmt.Printf("| ids/s (median of runs) | %.2fM (min %.2fM, max %.2fM) |\n", quantile(rates, 0.5)/1e6, quantile(rates, 0)/1e6, quantile(rates, 1)/1e6)
-	fmt.Printf("| seconds per export (median) | %.2f |\n", float64(n)/quantile(rates, 0.5))
+	fmt.Printf("| ids/s (median of runs) | %.2fM (min %.2fM, max %.2fM) |\n", loadgen.Quantile(rates, 0.5)/1e6, loadgen.Quantile(rates, 0)/1e6, loadgen.Quantile(rates, 1)/1e6)
+	fmt.Printf("| seconds per export (median) | %.2f |\n", float64(n)/loadgen.Quantile(rates, 0.5))
 	fmt.Printf("| server RSS before the streams | %.0f MB |\n", res[0].rssBefore/1e6)
-	fmt.Printf("| server RSS growth during a stream (max sample − sample before; median / max of runs) | %.1f / %.1f MB |\n", quantile(growth, 0.5)/1e6, quantile(growth, 1)/1e6)
-	fmt.Printf("| server Go heap growth during a stream (/metrics go_memstats_heap_alloc_bytes; median / max) | %.1f / %.1f MB |\n", quantile(heapGrowth, 0.5)/1e6, quantile(heapGrowth, 1)/1e6)
+	fmt.Printf("| server RSS growth during a stream (max sample − sample before; median / max of runs) | %.1f / %.1f MB |\n", loadgen.Quantile(growth, 0.5)/1e6, loadgen.Quantile(growth, 1)/1e6)
+	fmt.Printf("| server Go heap growth during a stream (/metrics go_memstats_heap_alloc_bytes; median / max) | %.1f / %.1f MB |\n", loadgen.Quantile(heapGrowth, 0.5)/1e6, loadgen.Quantile(heapGrowth, 1)/1e6)
 	fmt.Printf("| (the ids of one export as []uint32, for scale) | %.0f MB |\n", float64(n)*4/1e6)
-	fmt.Printf("| load average (start → end) | %s → %s |\n", loadStart, loadavg())
+	fmt.Printf("| load average (start → end) | %s → %s |\n", loadStart, loadgen.LoadAvg())
 	return nil
 }
 
 // latencyBench runs the background load and the probes.
-func latencyBench(ctx context.Context, c config, cl *client.Client, m *monitor) error {
+func latencyBench(ctx context.Context, c config, cl *client.Client, m *loadgen.Monitor) error {
 	const probeSeg = "segload_probe"
 	runID := strconv.FormatInt(time.Now().UnixNano()%1e12, 36)
 	tr := &http.Transport{MaxIdleConnsPerHost: c.clients + 4, MaxConnsPerHost: c.clients + 4,
@@ -368,8 +366,8 @@ func latencyBench(ctx context.Context, c config, cl *client.Client, m *monitor) 
 				n := acked.Load()
 				if on {
 					rates = append(rates, float64(n-last))
-					rssMax = max(rssMax, m.rss())
-					fmt.Fprintf(os.Stderr, "  %3ds %7.0f events/s  load %s\n", len(rates), float64(n-last), loadavg())
+					rssMax = max(rssMax, m.RSS())
+					fmt.Fprintf(os.Stderr, "  %3ds %7.0f events/s  load %s\n", len(rates), float64(n-last), loadgen.LoadAvg())
 				}
 				last = n
 			}
@@ -382,7 +380,7 @@ func latencyBench(ctx context.Context, c config, cl *client.Client, m *monitor) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	loadStart := loadavg()
+	loadStart := loadgen.LoadAvg()
 	close(measuring)
 	t0 := time.Now()
 
@@ -438,12 +436,12 @@ func latencyBench(ctx context.Context, c config, cl *client.Client, m *monitor) 
 		}
 		exit = append(exit, ms(max(at.Sub(ack), 0)))
 		if (i+1)%25 == 0 {
-			fmt.Fprintf(os.Stderr, "  probe %d: entered p50 %.0f ms, exited p50 %.0f ms, lost %d\n", i+1, quantile(enter, 0.5), quantile(exit, 0.5), lost)
+			fmt.Fprintf(os.Stderr, "  probe %d: entered p50 %.0f ms, exited p50 %.0f ms, lost %d\n", i+1, loadgen.Quantile(enter, 0.5), loadgen.Quantile(exit, 0.5), lost)
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(c.probeGap) + 1)))
 	}
 	secs := time.Since(t0).Seconds()
-	loadEnd := loadavg()
+	loadEnd := loadgen.LoadAvg()
 	stopLoad()
 	wg.Wait()
 	<-rateDone
@@ -452,12 +450,12 @@ func latencyBench(ctx context.Context, c config, cl *client.Client, m *monitor) 
 		c.rate, defined, secs)
 	fmt.Printf("| metric | value |\n| --- | --- |\n")
 	fmt.Printf("| background events/s achieved (median of 1 s rates) | %.0f (p10 %.0f, p90 %.0f; %d HTTP errors, %d requests missed: every client busy) |\n",
-		quantile(rates, 0.5), quantile(rates, 0.1), quantile(rates, 0.9), httpErrs.Load(), missed.Load())
-	fmt.Printf("| segment.entered latency p50 / p99 / max (n=%d) | %.0f / %.0f / %.0f ms |\n", len(enter), quantile(enter, 0.5), quantile(enter, 0.99), quantile(enter, 1))
-	fmt.Printf("| segment.exited latency p50 / p99 / max (n=%d) | %.0f / %.0f / %.0f ms |\n", len(exit), quantile(exit, 0.5), quantile(exit, 0.99), quantile(exit, 1))
-	fmt.Printf("| all probes p50 / p99 (n=%d) | %.0f / %.0f ms |\n", len(all), quantile(all, 0.5), quantile(all, 0.99))
+		loadgen.Quantile(rates, 0.5), loadgen.Quantile(rates, 0.1), loadgen.Quantile(rates, 0.9), httpErrs.Load(), missed.Load())
+	fmt.Printf("| segment.entered latency p50 / p99 / max (n=%d) | %.0f / %.0f / %.0f ms |\n", len(enter), loadgen.Quantile(enter, 0.5), loadgen.Quantile(enter, 0.99), loadgen.Quantile(enter, 1))
+	fmt.Printf("| segment.exited latency p50 / p99 / max (n=%d) | %.0f / %.0f / %.0f ms |\n", len(exit), loadgen.Quantile(exit, 0.5), loadgen.Quantile(exit, 0.99), loadgen.Quantile(exit, 1))
+	fmt.Printf("| all probes p50 / p99 (n=%d) | %.0f / %.0f ms |\n", len(all), loadgen.Quantile(all, 0.5), loadgen.Quantile(all, 0.99))
 	fmt.Printf("| probe events lost (none after %s) | %d |\n", c.timeout, lost)
-	fmt.Printf("| probe request → ack (durable) p50 / p99 | %.0f / %.0f ms |\n", quantile(ackMS, 0.5), quantile(ackMS, 0.99))
+	fmt.Printf("| probe request → ack (durable) p50 / p99 | %.0f / %.0f ms |\n", loadgen.Quantile(ackMS, 0.5), loadgen.Quantile(ackMS, 0.99))
 	fmt.Printf("| server RSS (max) | %.0f MB |\n", rssMax/1e6)
 	fmt.Printf("| load average (start → end) | %s → %s |\n", loadStart, loadEnd)
 	if p := firstErr.Load(); p != nil {
@@ -528,241 +526,4 @@ func (in *ingester) identify(ctx context.Context, uid, probe, msgID string) (tim
 		return time.Time{}, fmt.Errorf("cannot identify %s: %w", uid, err)
 	}
 	return time.Now(), nil
-}
-
-// monitor reads the server's memory: RSS from /proc when the server is
-// this command's child, else process_resident_memory_bytes of /metrics;
-// the Go heap from /metrics.
-type monitor struct {
-	url string
-	hc  *http.Client
-	pid int
-}
-
-func (m *monitor) rss() float64 {
-	if m.pid != 0 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.pid))
-		if err == nil {
-			for _, l := range strings.Split(string(b), "\n") {
-				if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-					kb, _ := strconv.ParseFloat(f[1], 64)
-					return kb * 1024
-				}
-			}
-		}
-	}
-	return m.metric("process_resident_memory_bytes")
-}
-
-func (m *monitor) heap() float64 { return m.metric("go_memstats_heap_alloc_bytes") }
-
-func (m *monitor) metric(name string) float64 {
-	v, err := scrape(m.hc, m.url)
-	if err != nil {
-		return 0
-	}
-	return v[name]
-}
-
-// sample samples RSS every rssEvery and the heap every heapEvery until
-// the returned function is called, which returns their maxima.
-func (m *monitor) sample(rssEvery, heapEvery time.Duration) func() (rss, heap float64) {
-	var mu sync.Mutex
-	var maxRSS, maxHeap float64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	loop := func(every time.Duration, read func() float64, into *float64) {
-		defer wg.Done()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				v := read()
-				mu.Lock()
-				*into = max(*into, v)
-				mu.Unlock()
-			}
-		}
-	}
-	maxRSS, maxHeap = m.rss(), m.heap()
-	wg.Add(2)
-	go loop(rssEvery, m.rss, &maxRSS)
-	go loop(heapEvery, m.heap, &maxHeap)
-	return func() (float64, float64) {
-		close(done)
-		wg.Wait()
-		return max(maxRSS, m.rss()), max(maxHeap, m.heap())
-	}
-}
-
-func quantile(v []float64, q float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[min(int(q*float64(len(s)-1)+0.5), len(s)-1)]
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// scrape reads the Prometheus text of /metrics into name{labels} → value.
-func scrape(hc *http.Client, base string) (map[string]float64, error) {
-	resp, err := hc.Get(base + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
-			out[l[:i]] = v
-		}
-	}
-	return out, sc.Err()
-}
-
-// server is a `cohort serve` started by this command.
-type server struct {
-	cmd                   *exec.Cmd
-	dir                   string
-	keep                  bool
-	url, grpc, key, token string
-	stderr                *os.File
-	exited                chan struct{}
-	waitErr               error
-}
-
-var keyLine = regexp.MustCompile(`demo write key ([0-9a-f]+)`)
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startServer(ctx context.Context, c config) (*server, error) {
-	dir, err := os.MkdirTemp("", "segload-")
-	if err != nil {
-		return nil, err
-	}
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	args := []string{"serve", "--data-dir", filepath.Join(dir, "data"),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		"--mysql-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--demo-profiles", strconv.Itoa(c.demoProfiles), "--demo-events", strconv.Itoa(c.demoEvents),
-		"--shutdown-timeout", "2m"}
-	args = append(args, strings.Fields(c.serveArgs)...)
-	cmd := exec.Command(c.serve, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	errf, err := os.Create(filepath.Join(dir, "serve.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = errf
-	s := &server{cmd: cmd, dir: dir, keep: c.keep, url: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		grpc: fmt.Sprintf("127.0.0.1:%d", ports[2]), stderr: errf, exited: make(chan struct{})}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", c.serve, err)
-	}
-	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
-	keyc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := keyLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case keyc <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	fmt.Fprintf(os.Stderr, "segload: started %s %s (log %s)\n", c.serve, strings.Join(args, " "), errf.Name())
-	select {
-	case s.key = <-keyc:
-	case <-s.exited:
-		return nil, fmt.Errorf("server exited: %v (see %s)", s.waitErr, errf.Name())
-	case <-time.After(time.Minute):
-		s.stop()
-		return nil, errors.New("no write key in the server's banner after 1 min")
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, "data", "admin_token"))
-	if err != nil {
-		s.stop()
-		return nil, err
-	}
-	s.token = strings.TrimSpace(string(tok))
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for {
-		resp, err := hc.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("server exited: %v (see %s)", s.waitErr, errf.Name())
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	fmt.Fprintf(os.Stderr, "segload: server ready after %s\n", time.Since(start).Round(time.Millisecond))
-	return s, nil
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Minute):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.stderr.Close()
-	if !s.keep {
-		os.RemoveAll(s.dir)
-	} else {
-		fmt.Fprintf(os.Stderr, "segload: kept %s\n", s.dir)
-	}
 }

@@ -1,6 +1,8 @@
 // Package loadgen holds what the load commands (bench/ingestload,
-// bench/segload) share: request bodies of Segment-format track batches
-// that are rewritten in place for every request.
+// bench/segload) share: starting and stopping a `cohort serve` on a fresh
+// data directory, reading its metrics and memory, quantiles, and request
+// bodies of Segment-format track batches rewritten in place for every
+// request.
 package loadgen
 
 import (
