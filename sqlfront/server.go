@@ -156,6 +156,7 @@ func New(e *engine.Engine, opts Options) (*Server, error) {
 			AddPostAnalyzeRule(ruleSegmentHistory, s.segmentHistoryRule) // segment_history.go
 	}
 	a := b.Build()
+	a.Coster = newCoster() // coster.go
 	s.gms = sqle.New(a, &sqle.Config{})
 	if err := s.setupUsers(); err != nil {
 		return nil, err
