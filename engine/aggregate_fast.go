@@ -25,9 +25,27 @@ func (s *Snapshot) countByString(ctx context.Context, f *filter, d *column.Colum
 		f.eval(w, c, sel)
 		cnt := counts[w]
 		v := c.Col(d.Index)
+		all := sel.Count() == c.Rows // no filter, no deleted row
 		switch {
 		case v == nil:
 			cnt[n] += int64(sel.Count())
+		case all && v.Pos == nil && v.Valid == nil && v.N == c.Rows:
+			// Every row counts: postings, where built (event names, for
+			// behavioural predicates), already hold the count of each
+			// code; otherwise one pass over the codes without walking
+			// the selection's bits.
+			if p := v.BuiltPostings(); p != nil {
+				p.AddCounts(cnt)
+				break
+			}
+			switch v.Width {
+			case 8:
+				countAllCodes8(v.U8[:c.Rows], cnt)
+			case 16:
+				countAllCodes(v.U16[:c.Rows], cnt)
+			default:
+				countAllCodes(v.U32[:c.Rows], cnt)
+			}
 		case v.Pos == nil && v.Valid == nil:
 			switch v.Width {
 			case 8:
@@ -70,6 +88,32 @@ func (s *Snapshot) countByString(ctx context.Context, f *filter, d *column.Colum
 	}
 	slices.SortFunc(out, func(a, b Group) int { return compareKeys(a.Key, b.Key) })
 	return out, nil
+}
+
+// countAllCodes8 counts 8-bit codes into four histograms in turn: events
+// chunks are clustered by name, so long runs of one code would make every
+// increment wait for the previous one's store (1.3 → 0.3 ns per row).
+func countAllCodes8(codes []uint8, cnt []int64) {
+	var h [4][256]uint32 // a chunk has at most 64Ki rows
+	i := 0
+	for ; i+4 <= len(codes); i += 4 {
+		h[0][codes[i]]++
+		h[1][codes[i+1]]++
+		h[2][codes[i+2]]++
+		h[3][codes[i+3]]++
+	}
+	for ; i < len(codes); i++ {
+		h[0][codes[i]]++
+	}
+	for c := range min(len(cnt), 256) {
+		cnt[c] += int64(h[0][c]) + int64(h[1][c]) + int64(h[2][c]) + int64(h[3][c])
+	}
+}
+
+func countAllCodes[T uint8 | uint16 | uint32](codes []T, cnt []int64) {
+	for _, c := range codes {
+		cnt[c]++
+	}
 }
 
 func countCodes[T uint8 | uint16 | uint32](codes []T, sel column.Bitmap, cnt []int64) {

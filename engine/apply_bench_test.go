@@ -16,7 +16,7 @@ import (
 // benchOps builds identify ops for profiles and track ops for events of a
 // generated data set, the way bench/load does (kept here to avoid an import
 // cycle with bench/load's tests).
-func benchOps(b *testing.B, profiles, events int) []Op {
+func benchOps(b testing.TB, profiles, events int) []Op {
 	b.Helper()
 	ds, err := gen.Generate(context.Background(), gen.Options{Profiles: profiles, Events: events, Seed: 1})
 	if err != nil {

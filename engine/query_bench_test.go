@@ -55,6 +55,15 @@ func BenchmarkQuery(b *testing.B) {
 			}
 		}
 	})
+	b.Run("events-group-by-name", func(b *testing.B) {
+		b.ReportAllocs()
+		q := AggQuery{Query: Query{Table: Events, Now: now}, GroupBy: []string{ColName}, Aggs: []Agg{{Func: AggCount}}}
+		for b.Loop() {
+			if _, err := s.Aggregate(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("Q3-group-by-country", func(b *testing.B) {
 		b.ReportAllocs()
 		q := AggQuery{Query: Query{Table: Profiles, Now: now, Where: Where{expr.Cmp{Col: "plan", Op: expr.Eq, Val: expr.Lit(column.String("pro"))}}},

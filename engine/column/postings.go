@@ -22,8 +22,26 @@ func (p *Postings) Rows(code uint32) []uint16 {
 	return p.pos[p.start[code]:p.start[code+1]]
 }
 
+// AddCounts adds to cnt[code] the number of rows holding each code (cnt
+// must be longer than the vector's largest code).
+func (p *Postings) AddCounts(cnt []int64) {
+	for c := 0; c+1 < len(p.start); c++ {
+		cnt[c] += int64(p.start[c+1] - p.start[c])
+	}
+}
+
 // Bytes returns the index's memory.
 func (p *Postings) Bytes() int64 { return int64(len(p.start))*4 + int64(len(p.pos))*2 }
+
+// BuiltPostings returns the vector's inverted index if some reader has
+// built it, else nil: for uses that gain from it but should not pay its
+// memory (2 bytes per row) on their own.
+func (v *Vec) BuiltPostings() *Postings {
+	if v == nil {
+		return nil
+	}
+	return v.postings.Load()
+}
 
 // Postings returns the vector's inverted index, building it on first call,
 // or nil for vectors that do not qualify (not a dense, sealed string vector
