@@ -25,28 +25,30 @@ func (s *Snapshot) countByString(ctx context.Context, f *filter, d *column.Colum
 		f.eval(w, c, sel)
 		cnt := counts[w]
 		v := c.Col(d.Index)
-		all := sel.Count() == c.Rows // no filter, no deleted row
+		k := sel.Count()
 		switch {
 		case v == nil:
-			cnt[n] += int64(sel.Count())
-		case all && v.Pos == nil && v.Valid == nil && v.N == c.Rows:
-			// Every row counts: postings, where built (event names, for
-			// behavioural predicates), already hold the count of each
-			// code; otherwise one pass over the codes without walking
-			// the selection's bits.
-			if p := v.BuiltPostings(); p != nil {
-				p.AddCounts(cnt)
+			cnt[n] += int64(k)
+		case v.Pos == nil && v.Valid == nil:
+			if k == c.Rows && v.N == c.Rows {
+				// Every row counts (no filter, no deleted row): postings,
+				// where built (event names, for behavioural predicates),
+				// hold the count of each code; otherwise one pass over the
+				// codes without walking the selection's bits.
+				if p := v.BuiltPostings(); p != nil {
+					p.AddCounts(cnt)
+					break
+				}
+				switch v.Width {
+				case 8:
+					countAllCodes8(v.U8[:c.Rows], cnt)
+				case 16:
+					countAllCodes(v.U16[:c.Rows], cnt)
+				default:
+					countAllCodes(v.U32[:c.Rows], cnt)
+				}
 				break
 			}
-			switch v.Width {
-			case 8:
-				countAllCodes8(v.U8[:c.Rows], cnt)
-			case 16:
-				countAllCodes(v.U16[:c.Rows], cnt)
-			default:
-				countAllCodes(v.U32[:c.Rows], cnt)
-			}
-		case v.Pos == nil && v.Valid == nil:
 			switch v.Width {
 			case 8:
 				countCodes(v.U8, sel, cnt)
@@ -110,7 +112,7 @@ func countAllCodes8(codes []uint8, cnt []int64) {
 	}
 }
 
-func countAllCodes[T uint8 | uint16 | uint32](codes []T, cnt []int64) {
+func countAllCodes[T uint16 | uint32](codes []T, cnt []int64) {
 	for _, c := range codes {
 		cnt[c]++
 	}

@@ -38,9 +38,10 @@ type PointSet struct {
 	pSchema *column.Schema
 	eSchema *column.Schema
 
-	// minSlot: chunks below it hold no event inside every behavioural
+	// minSlot: chunks below it hold no event inside any behavioural
 	// predicate's window (their time stats say so): walks stop there.
 	minSlot int
+	tsIdx   int // the events' ts column; -1 if none (the schema is fixed per set: Stale)
 
 	// per-person scratch
 	rows    []evRow
@@ -114,6 +115,10 @@ func (s *Snapshot) CompilePoints(conds []Cond, now time.Time, prev *PointSet) (*
 			return nil, fmt.Errorf("cannot compile condition for point evaluation: %w", err)
 		}
 		ps.plans = append(ps.plans, pl)
+	}
+	ps.tsIdx = -1
+	if d, ok := s.Events.Schema.Lookup(ColTS); ok {
+		ps.tsIdx = d.Index
 	}
 	ps.minSlot = ps.oldestUseful(s)
 	ps.matched = make([][]int32, len(ps.filters))
@@ -379,8 +384,8 @@ func (ps *PointSet) Eval(s *Snapshot, p uint32, in []bool) (next int64) {
 // some behavioural predicate of the set counts: when every predicate has a
 // lower time bound, the sealed chunks before the first one whose events
 // reach that bound (by the ts column's stats, over the slot and every slot
-// before it) hold only older events. Their rows cannot cross a window
-// bound after now either: a row below every lower bound stays below it.
+// before it) hold only older events. Their rows cannot change any answer
+// later either: a row below every lower bound stays below it.
 func (ps *PointSet) oldestUseful(s *Snapshot) int {
 	if len(ps.dids) == 0 {
 		return 0
@@ -392,8 +397,7 @@ func (ps *PointSet) oldestUseful(s *Snapshot) int {
 	if lo == math.MinInt64 {
 		return 0 // some predicate counts every event, however old
 	}
-	ts, ok := s.Events.Schema.Lookup(ColTS)
-	if !ok {
+	if ps.tsIdx < 0 {
 		return 0
 	}
 	last := len(s.Events.BySlot) - 1 // the tail's stats are not exact
@@ -405,7 +409,7 @@ func (ps *PointSet) oldestUseful(s *Snapshot) int {
 		if c == nil {
 			continue // dropped: walks end there anyway
 		}
-		if v := c.Col(ts.Index); v != nil && v.NonNil > 0 {
+		if v := c.Col(ps.tsIdx); v != nil && v.NonNil > 0 {
 			reach = max(reach, v.MaxI)
 		}
 		if reach >= lo {
@@ -419,12 +423,8 @@ func (ps *PointSet) oldestUseful(s *Snapshot) int {
 // and computes every behavioural predicate of the set for p.
 func (ps *PointSet) evalDids(s *Snapshot, p uint32) int64 {
 	ps.rows = ps.rows[:0]
-	tsIdx := -1
-	if d, ok := s.Events.Schema.Lookup(ColTS); ok {
-		tsIdx = d.Index
-	}
 	s.PersonEventsFrom(p, ps.minSlot, func(c *column.Chunk, row int) bool {
-		ts, ok := c.Col(tsIdx).Int(row)
+		ts, ok := c.Col(ps.tsIdx).Int(row)
 		if ok {
 			ps.rows = append(ps.rows, evRow{c: c, row: int32(row), ts: ts})
 		}

@@ -201,34 +201,53 @@ func aggReachesDisk(snap *engine.Snapshot, tbl string, p *pushdown, now time.Tim
 	return nil
 }
 
-// snapDidReachesDisk is didReachesDisk under snap.
+// snapDidReachesDisk is didReachesDisk under snap: whether some Did leaf
+// of conds (behaviour trees of OR/NOT hold Did and profile Where leaves)
+// counts events before the in-memory window.
 func snapDidReachesDisk(snap *engine.Snapshot, conds []engine.Cond, now time.Time) bool {
 	if snap.EventsFrom == 0 {
 		return false
 	}
 	for _, c := range conds {
-		d, ok := c.(engine.Did)
-		if !ok {
-			return true // not expected: be safe
-		}
-		var where expr.And
-		if d.Where != nil {
-			where = append(where, d.Where)
-		}
-		if d.Since != nil {
-			where = append(where, expr.Cmp{Col: engine.ColTS, Op: expr.Ge, Val: d.Since})
-		}
-		if d.Until != nil {
-			where = append(where, expr.Cmp{Col: engine.ColTS, Op: expr.Lt, Val: d.Until})
-		}
-		if d.Event != "" {
-			where = append(where, expr.Cmp{Col: engine.ColName, Op: expr.Eq, Val: expr.Lit(column.String(d.Event))})
-		}
-		if _, _, ok := eventRange(snap, where, now); ok {
+		if condReachesDisk(snap, c, now) {
 			return true
 		}
 	}
 	return false
+}
+
+func condReachesDisk(snap *engine.Snapshot, c engine.Cond, now time.Time) bool {
+	switch c := c.(type) {
+	case engine.Did:
+		return didLeafReachesDisk(snap, c, now)
+	case engine.AllOf:
+		return snapDidReachesDisk(snap, c, now)
+	case engine.AnyOf:
+		return snapDidReachesDisk(snap, c, now)
+	case engine.Negate:
+		return condReachesDisk(snap, c.Cond, now)
+	case engine.Where:
+		return false // profiles only
+	}
+	return true // a condition kind this check does not know: be safe
+}
+
+func didLeafReachesDisk(snap *engine.Snapshot, d engine.Did, now time.Time) bool {
+	var where expr.And
+	if d.Where != nil {
+		where = append(where, d.Where)
+	}
+	if d.Since != nil {
+		where = append(where, expr.Cmp{Col: engine.ColTS, Op: expr.Ge, Val: d.Since})
+	}
+	if d.Until != nil {
+		where = append(where, expr.Cmp{Col: engine.ColTS, Op: expr.Lt, Val: d.Until})
+	}
+	if d.Event != "" {
+		where = append(where, expr.Cmp{Col: engine.ColName, Op: expr.Eq, Val: expr.Lit(column.String(d.Event))})
+	}
+	_, _, ok := eventRange(snap, where, now)
+	return ok
 }
 
 // scanReachesDisk reports whether a scan of t (events) with pushdown p
@@ -491,9 +510,7 @@ func (b *coldBatch) add(names []string, vals []column.Value) (full bool, err err
 	if p.Type != column.TypeInt || p.I <= 0 || p.I > 1<<32-1 {
 		return false, nil
 	}
-	if c := b.snap.Graph.Canonical(uint32(p.I)); c == 0 {
-		return false, nil
-	} else if ch, _ := b.snap.ProfileRow(c); ch == nil {
+	if ch, _ := b.snap.ProfileRow(uint32(p.I)); ch == nil { // ProfileRow resolves merges
 		return false, nil // erased (DELETE FROM profiles)
 	}
 	for i, v := range vals {

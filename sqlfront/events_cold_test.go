@@ -336,6 +336,11 @@ func TestEventWindowNoArchive(t *testing.T) {
 	}
 	db := startServer(t, eng, nil).open(t, "root", testPassword, "demo")
 	want(t, "inside the window", query(t, db, "SELECT name FROM events WHERE ts >= '2026-10-31'"), row("new"))
+	// A behaviour tree (OR) whose event leaf stays inside the window is
+	// answered from memory, as a lone IN is.
+	in := "person_id IN (SELECT person_id FROM events WHERE ts >= '2026-10-31')"
+	want(t, "subquery inside the window", query(t, db, "SELECT person_id FROM profiles WHERE "+in), row("1"))
+	want(t, "OR tree inside the window", query(t, db, "SELECT person_id FROM profiles WHERE person_id = 99 OR "+in), row("1"))
 	if _, err := queryErr(db, "SELECT name FROM events"); err == nil || !strings.Contains(err.Error(), "no event archive") {
 		t.Fatalf("scan past the window without archive: %v", err)
 	}

@@ -177,11 +177,7 @@ func (d *database) createSegmentView(ctx *sql.Context, name, selectStatement str
 }
 
 func (d *database) dropSegmentView(ctx *sql.Context, name string) error {
-	reg := d.srv.opts.Segments
-	if reg == nil {
-		return sql.ErrViewDoesNotExist.New(d.Name(), name)
-	}
-	m, ok := reg.Lookup(d.ws.Name())
+	m, ok := d.manager()
 	if !ok {
 		return sql.ErrViewDoesNotExist.New(d.Name(), name)
 	}
@@ -195,11 +191,7 @@ func (d *database) dropSegmentView(ctx *sql.Context, name string) error {
 }
 
 func (d *database) segmentView(_ *sql.Context, name string) (sql.ViewDefinition, bool, error) {
-	reg := d.srv.opts.Segments
-	if reg == nil {
-		return sql.ViewDefinition{}, false, nil
-	}
-	m, ok := reg.Lookup(d.ws.Name())
+	m, ok := d.manager()
 	if !ok {
 		return sql.ViewDefinition{}, false, nil
 	}
@@ -211,11 +203,7 @@ func (d *database) segmentView(_ *sql.Context, name string) (sql.ViewDefinition,
 }
 
 func (d *database) segmentViews(*sql.Context) ([]sql.ViewDefinition, error) {
-	reg := d.srv.opts.Segments
-	if reg == nil {
-		return nil, nil
-	}
-	m, ok := reg.Lookup(d.ws.Name())
+	m, ok := d.manager()
 	if !ok {
 		return nil, nil
 	}

@@ -34,11 +34,7 @@ func (s *server) openAPI() (*apiParts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the API: %w", err)
 	}
-	admin, _, err := adminToken(s.cfg.AdminToken, s.dataDir)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("cannot start the API: %w", err)
-	}
+	admin := s.ingest.adminToken
 	keys := s.ingest.svc.Keys()
 	srv, err := apiserver.New(apiserver.Options{
 		Auth:            tokens.NewAuthenticator(store, admin),

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 
-	"google.golang.org/grpc"
-
 	"github.com/cohortdb/cohort/ingest/grpcapi"
 )
 
@@ -16,7 +14,6 @@ import (
 // gateways under /api/v1/ on the HTTP port.
 type grpcParts struct {
 	ln  net.Listener // nil when grpc_addr is empty: REST only
-	srv *grpc.Server // the API server's; nil when grpc_addr is empty
 	gw  http.Handler // IngestService's REST mapping
 	api *apiParts    // api.go
 }
@@ -44,7 +41,6 @@ func (s *server) openGRPC() (*grpcParts, error) {
 		_ = p.api.close(context.Background())
 		return nil, fmt.Errorf("cannot listen for gRPC (grpc_addr): %w", err)
 	}
-	p.srv = p.api.srv.GRPC()
 	return p, nil
 }
 
@@ -70,7 +66,7 @@ func (s *server) startGRPC() {
 	}
 	s.grpc.api.srv.Start()
 	s.http.RegisterOnShutdown(s.grpc.api.srv.CloseStreams) // REST streams would hold the HTTP shutdown
-	if s.grpc.srv == nil {
+	if s.grpc.ln == nil {
 		return
 	}
 	go func() {

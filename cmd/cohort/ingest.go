@@ -24,9 +24,10 @@ const adminTokenFile = "admin_token"
 
 // ingestParts is the ingest side of a running server.
 type ingestParts struct {
-	svc       *ingest.Service
-	demoKey   string
-	tokenFrom string // where the admin token came from, for the banner
+	svc        *ingest.Service
+	demoKey    string
+	adminToken string // of the admin API and the token store (api.go)
+	tokenFrom  string // where the admin token came from, for the banner
 }
 
 // openIngest starts the ingest service (log, keys, applier), makes sure
@@ -55,7 +56,7 @@ func (s *server) openIngest() (*ingestParts, error) {
 	}
 	// startIngest starts the applier once everything that watches applied
 	// batches (segments) is attached.
-	return &ingestParts{svc: svc, demoKey: key, tokenFrom: from}, nil
+	return &ingestParts{svc: svc, demoKey: key, adminToken: token, tokenFrom: from}, nil
 }
 
 // startIngest starts replaying and applying the log.

@@ -207,7 +207,7 @@ func (s *server) writeSegmentMetrics(w io.Writer) {
 	counter := func(name, help string, v float64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %s\n", name, help, name, name, fmtFloat(v))
 	}
-	counter("cohort_segment_evaluations_total", "Persons re-evaluated against every segment after a change or a moving time window.", float64(st.Evaluated))
+	counter("cohort_segment_evaluations_total", "Persons touched by a change or a moving time window: re-evaluated against every segment, or exited when merged into another.", float64(st.Evaluated))
 	counter("cohort_segment_transitions_total", "segment.entered and segment.exited events computed.", float64(st.Transitions))
 	counter("cohort_segment_busy_seconds_total", "Time spent keeping segment membership current.", st.Busy.Seconds())
 	counter("cohort_segment_events_published_total", "segment.entered and segment.exited events made durable in JetStream.", float64(s.segments.published.Load()))

@@ -154,40 +154,40 @@ func newServer(cfg config.Config, log *slog.Logger) (*server, error) {
 		return nil, fmt.Errorf("cannot listen for HTTP (http_addr): %w", err)
 	}
 	s.ln = ln
-	if s.debugLn, err = listenDebug(cfg.DebugAddr); err != nil {
+	// One cleanup for every failure below: each close is a no-op for a
+	// part not opened yet.
+	defer func() {
+		if err == nil {
+			return
+		}
 		ln.Close()
+		if s.debugLn != nil {
+			s.debugLn.Close()
+		}
+		_ = s.closeSegments(context.Background())
+		_ = s.closeSQL(context.Background())
+		_ = s.closeIngest(context.Background())
+	}()
+	if s.debugLn, err = listenDebug(cfg.DebugAddr); err != nil {
 		return nil, err
 	}
 	if s.ingest, err = s.openIngest(); err != nil {
-		ln.Close()
 		return nil, err
 	}
 	// Segments before SQL: the SQL endpoint's views are the segments
 	// (segments_sql.go).
 	if s.segments, err = s.openSegments(); err != nil { // segments.go
-		ln.Close()
-		_ = s.closeIngest(context.Background())
 		return nil, err
 	}
 	if s.sql, err = s.openSQL(); err != nil {
-		ln.Close()
-		_ = s.closeIngest(context.Background())
 		return nil, err
 	}
 	s.startSegments()
 	if err = s.restoreSegments(context.Background()); err != nil {
-		ln.Close()
-		_ = s.closeSegments(context.Background())
-		_ = s.closeSQL(context.Background())
-		_ = s.closeIngest(context.Background())
 		return nil, err
 	}
 	s.startIngest()
 	if s.grpc, err = s.openGRPC(); err != nil {
-		ln.Close()
-		_ = s.closeSegments(context.Background())
-		_ = s.closeSQL(context.Background())
-		_ = s.closeIngest(context.Background())
 		return nil, err
 	}
 	s.http = &http.Server{

@@ -4,8 +4,9 @@
 // A Manager (one per workspace) evaluates a definition once over the whole
 // workspace (a vectorized scan) and then keeps the membership current from
 // the engine's OnApplied hook: only the persons a batch touched are
-// re-evaluated, one point evaluation per person and segment
-// (engine.PointPlan), and every change is reported as a Transition
+// re-evaluated, one engine.PointSet evaluation per person for every
+// segment at once (over all cores for large batches: one walk of the
+// person's events), and every change is reported as a Transition
 // (entered/exited, with its cause). Conditions with relative time windows
 // ("in the last 7 days") schedule each person at the next moment their
 // answer can change by time alone (a wheel of per-second buckets), so

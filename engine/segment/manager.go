@@ -85,18 +85,24 @@ type Manager struct {
 	done    chan struct{}
 	running bool
 
-	evaluated   atomic.Int64 // persons re-evaluated (against every segment)
+	evaluated   atomic.Int64 // persons touched: re-evaluated against every segment, or exited (merged away)
 	transitions atomic.Int64 // transitions reported
 	busy        atomic.Int64 // ns spent processing batches and windows
 
 	// owned by the run goroutine
-	set     *engine.PointSet   // every segment's condition, in order (sets[0])
-	sets    []*engine.PointSet // one per worker (evalAll)
-	order   []*segment         // the segments of set, in its order
-	dirty   bool               // segments changed since set was compiled
-	work    []work             // persons to evaluate in this pass
-	ins     []bool             // their answers, len(order) per person
-	nexts   []int64            // their next time-window crossings
+	// sets[0] holds every segment's condition, in order; the others are
+	// its copies for more workers (a set's scratch is its own), compiled
+	// from conds, csnap and cnow when a batch first needs them (evalAll).
+	sets    []*engine.PointSet
+	fresh   int // sets compiled for the current conds
+	conds   []engine.Cond
+	csnap   *engine.Snapshot
+	cnow    time.Time
+	order   []*segment // the segments of set, in its order
+	dirty   bool       // segments changed since set was compiled
+	work    []work     // persons to evaluate in this pass
+	ins     []bool     // their answers, len(order) per person
+	nexts   []int64    // their next time-window crossings
 	wheel   wheel
 	seen    column.Bitmap
 	lastRun time.Time
@@ -473,7 +479,7 @@ func (m *Manager) Refresh(ctx context.Context) error {
 
 // Stats are a manager's counters since it started.
 type Stats struct {
-	Evaluated   int64         // persons re-evaluated against every segment
+	Evaluated   int64         // persons touched: re-evaluated against every segment, or exited when merged into another
 	Transitions int64         // entered/exited events reported
 	Busy        time.Duration // time spent keeping membership current
 }

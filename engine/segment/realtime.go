@@ -55,27 +55,37 @@ func (m *Manager) process() {
 // compile recompiles the point set when segments changed or it went stale
 // for snap and now (dictionaries grew, now moved by Resolution).
 func (m *Manager) compile(segs []*segment, snap *engine.Snapshot, now time.Time) error {
-	if !m.dirty && m.set != nil && !m.set.Stale(snap, now, m.opts.Resolution) {
+	if !m.dirty && m.fresh > 0 && !m.sets[0].Stale(snap, now, m.opts.Resolution) {
 		return nil
 	}
-	conds := make([]engine.Cond, len(segs))
-	for i, s := range segs {
-		conds[i] = s.cond
+	m.conds = m.conds[:0]
+	for _, s := range segs {
+		m.conds = append(m.conds, s.cond)
 	}
-	// One set per worker: a set's scratch bitmaps are its own state.
-	workers := engine.Workers()
-	for len(m.sets) < workers {
-		m.sets = append(m.sets, nil)
+	if len(m.sets) == 0 {
+		m.sets = make([]*engine.PointSet, engine.Workers())
 	}
-	for w := range m.sets {
-		set, err := snap.CompilePoints(conds, now, m.sets[w])
-		if err != nil {
-			return err
-		}
-		m.sets[w] = set
+	set, err := snap.CompilePoints(m.conds, now, m.sets[0])
+	if err != nil {
+		m.fresh = 0
+		return err
 	}
-	m.set, m.dirty = m.sets[0], false
+	m.sets[0], m.fresh, m.csnap, m.cnow, m.dirty = set, 1, snap, now, false
 	return nil
+}
+
+// moreSets compiles the sets of workers up to want, as sets[0] was
+// compiled, and returns how many are ready.
+func (m *Manager) moreSets(want int) int {
+	for ; m.fresh < want; m.fresh++ {
+		set, err := m.csnap.CompilePoints(m.conds, m.cnow, m.sets[m.fresh])
+		if err != nil { // compiled once already: not expected
+			m.opts.Logger.Error("cannot compile segments for another worker", "workspace", m.ws.Name(), "err", err)
+			break
+		}
+		m.sets[m.fresh] = set
+	}
+	return m.fresh
 }
 
 // minPerWorker is the fewest persons worth handing to another worker.
@@ -94,10 +104,11 @@ func (m *Manager) evalAll(snap *engine.Snapshot, segs int) {
 	}
 	m.nexts = m.nexts[:n]
 	workers := min(len(m.sets), n/minPerWorker)
+	if workers > 1 {
+		workers = m.moreSets(workers)
+	}
 	if workers <= 1 {
-		for i, w := range m.work {
-			m.nexts[i] = m.set.Eval(snap, w.p, m.ins[i*segs:(i+1)*segs])
-		}
+		m.evalRange(m.sets[0], snap, segs, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
@@ -105,13 +116,17 @@ func (m *Manager) evalAll(snap *engine.Snapshot, segs int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			set := m.sets[k]
-			for i := k; i < n; i += workers {
-				m.nexts[i] = set.Eval(snap, m.work[i].p, m.ins[i*segs:(i+1)*segs])
-			}
+			// Contiguous ranges: workers write apart in ins and nexts.
+			m.evalRange(m.sets[k], snap, segs, k*n/workers, (k+1)*n/workers)
 		}()
 	}
 	wg.Wait()
+}
+
+func (m *Manager) evalRange(set *engine.PointSet, snap *engine.Snapshot, segs, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		m.nexts[i] = set.Eval(snap, m.work[i].p, m.ins[i*segs:(i+1)*segs])
+	}
 }
 
 func (m *Manager) evaluate(segs []*segment, snap *engine.Snapshot, now time.Time, q pending, due []uint32) {
@@ -173,13 +188,6 @@ type work struct {
 	p     uint32
 	cause Cause
 	seq   uint64
-}
-
-func earliest(a, b int64) int64 {
-	if a == 0 || (b != 0 && b < a) {
-		return b
-	}
-	return a
 }
 
 // exit records that p left s, if it was a member.

@@ -39,10 +39,6 @@ func (a *Applier) noteLag(msgs []ilog.Msg) {
 	a.lag.Store(int64(lag))
 }
 
-// Lag returns how far behind the applier was when it started its latest
-// micro-batch (0 when it applies fresh messages only).
-func (a *Applier) Lag() time.Duration { return time.Duration(a.lag.Load()) }
-
 // Throttled returns the time writers spent waiting in Throttle.
 func (a *Applier) Throttled() time.Duration { return time.Duration(a.throttled.Load()) }
 

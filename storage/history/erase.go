@@ -24,16 +24,6 @@ type EraseStats struct {
 	Buffered  int   // records dropped before reaching a file
 }
 
-// Add accumulates o into s.
-func (s *EraseStats) Add(o EraseStats) {
-	s.Files += o.Files
-	s.Scanned += o.Scanned
-	s.Rewritten += o.Rewritten
-	s.Removed += o.Removed
-	s.Rows += o.Rows
-	s.Buffered += o.Buffered
-}
-
 // personCol is the index of person_id in Columns.
 const personCol = 1
 
@@ -57,7 +47,6 @@ func (w *Writer) Erase(ctx context.Context, persons []uint32) (EraseStats, error
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
 	set := pqtable.NewIntSet(persons)
-	var st EraseStats
 	w.mu.Lock()
 	kept := make([]Record, 0, len(w.buf))
 	for _, r := range w.buf {
@@ -65,15 +54,15 @@ func (w *Writer) Erase(ctx context.Context, persons []uint32) (EraseStats, error
 			kept = append(kept, r)
 		}
 	}
-	st.Buffered = len(w.buf) - len(kept)
+	buffered := len(w.buf) - len(kept)
 	w.buf = kept
 	w.mu.Unlock()
-	fs, err := eraseFiles(ctx, w.dir, set, func(fn func()) {
+	st, err := eraseFiles(ctx, w.dir, set, func(fn func()) {
 		w.pub.Lock()
 		defer w.pub.Unlock()
 		fn()
 	})
-	st.Add(fs)
+	st.Buffered = buffered
 	return st, err
 }
 
@@ -116,7 +105,7 @@ func eraseFiles(ctx context.Context, dir string, set *pqtable.IntSet, publish fu
 		if !hit {
 			continue
 		}
-		rows, removed, err := rewriteFile(ctx, dir, f, set, publish)
+		rows, removed, err := rewriteFile(ctx, dir, f, files, set, publish)
 		if err != nil {
 			return st, err
 		}
@@ -159,7 +148,7 @@ func containsPersons(ctx context.Context, p string, set *pqtable.IntSet) (found,
 
 // rewriteFile replaces f by a copy without the rows of set. It reports the
 // rows dropped and whether the file was removed (nothing left).
-func rewriteFile(ctx context.Context, dir string, f fileInfo, set *pqtable.IntSet, publish func(func())) (int64, bool, error) {
+func rewriteFile(ctx context.Context, dir string, f fileInfo, files []fileInfo, set *pqtable.IntSet, publish func(func())) (int64, bool, error) {
 	old := filepath.Join(dir, f.name)
 	size, crc, err := durable.FileCRC(old)
 	if err != nil {
@@ -198,11 +187,7 @@ func rewriteFile(ctx context.Context, dir string, f fileInfo, set *pqtable.IntSe
 	nf := f
 	nf.crc = ncrc
 	final := filepath.Join(dir, nf.fileName())
-	stale, err := samePrefix(dir, f)
-	if err != nil {
-		os.Remove(tmp)
-		return 0, false, err
-	}
+	stale := samePrefix(files, f)
 	var perr error
 	publish(func() {
 		// Copies left by an interrupted earlier rewrite of this file.
@@ -239,14 +224,10 @@ func rewriteFile(ctx context.Context, dir string, f fileInfo, set *pqtable.IntSe
 	return dropped, kept == 0, nil
 }
 
-// samePrefix lists the other files of dir with f's batch and time range:
-// copies of f left by a rewrite interrupted between its rename and the
-// removal of the original.
-func samePrefix(dir string, f fileInfo) ([]string, error) {
-	files, err := list(dir)
-	if err != nil {
-		return nil, err
-	}
+// samePrefix lists the other files (of the directory's listing at the
+// start of the pass) with f's batch and time range: copies of f left by a
+// rewrite interrupted between its rename and the removal of the original.
+func samePrefix(files []fileInfo, f fileInfo) []string {
 	prefix := f.name[:strings.LastIndexByte(f.name, '-')+1]
 	var out []string
 	for _, g := range files {
@@ -254,5 +235,5 @@ func samePrefix(dir string, f fileInfo) ([]string, error) {
 			out = append(out, g.name)
 		}
 	}
-	return slices.Clip(out), nil
+	return slices.Clip(out)
 }
