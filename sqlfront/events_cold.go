@@ -159,19 +159,13 @@ func colBounds(x expr.Expr, col string, typ column.Type, now time.Time) (lo, hi 
 	return all() // NOT, LIKE, IS NULL, other columns: no bound
 }
 
-// constValue resolves a constant as the engine does at compile time.
+// constValue resolves a constant as the engine does at compile time; a
+// nil one (NULL in an IN list) has no value.
 func constValue(c expr.Const, now time.Time) (column.Value, bool) {
-	switch c := c.(type) {
-	case expr.Lit:
-		return column.Value(c), true
-	case expr.TimeOffset:
-		at := c.At
-		if at.IsZero() {
-			at = now
-		}
-		return column.Micros(at.UnixMicro() + c.Offset.Microseconds()), true
+	if c == nil {
+		return column.Value{}, false
 	}
-	return column.Value{}, false
+	return expr.Resolve(c, now), true
 }
 
 // didReachesDisk reports whether a behavioural condition over the events

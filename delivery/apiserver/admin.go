@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/cohortdb/cohort/delivery/tokens"
 )
@@ -34,11 +33,7 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 // request itself and returns false when refused.
 func (s *Server) adminOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	ws := r.PathValue("ws")
-	tok := ""
-	if scheme, cred, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		tok = strings.TrimSpace(cred)
-	}
-	p, err := s.opts.Auth.Authenticate(tok)
+	p, err := s.opts.Auth.Authenticate(bearerToken(r.Header.Get("Authorization")))
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cohort admin"`)
 		writeError(w, http.StatusUnauthorized, "%v", err)

@@ -97,12 +97,21 @@ func incomingRequestID(ctx context.Context) string {
 func bearer(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
-		scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
+		if tok := bearerToken(v); tok != "" {
+			return tok
 		}
 	}
 	return ""
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// value (scheme case-insensitive), or "".
+func bearerToken(header string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
 }
 
 // authenticate checks the call's token for a protected method.
