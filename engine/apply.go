@@ -323,10 +323,24 @@ func (w *Workspace) flushSeen() {
 			defs, vals = append(defs, w.pc.last), append(vals, column.Micros(r.hi))
 		}
 		if len(defs) > 0 {
-			w.rewrite(p, defs, vals, 0)
+			if !w.updateSeen(table.RowID(row-1), defs, vals) {
+				w.rewrite(p, defs, vals, 0)
+			}
 			w.touched(p)
 		}
 	}
+}
+
+// updateSeen writes first_seen/last_seen into profile row r in place, which
+// spares copying every other column of the row for each active person;
+// it reports false when r is in the tail, which needs a new row version.
+func (w *Workspace) updateSeen(r table.RowID, defs []*column.ColumnDef, vals []column.Value) bool {
+	for i, d := range defs {
+		if !w.profiles.UpdateInt(r, d, vals[i].I) {
+			return false // only the first can fail: every def is of row r
+		}
+	}
+	return true
 }
 
 // writeProfile sets traits on p's profile (creating it) and widens its

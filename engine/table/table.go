@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cohortdb/cohort/engine/column"
 )
@@ -41,6 +42,7 @@ type Table struct {
 	inRow    bool
 	cluster  *column.ColumnDef // sealed chunks are ordered by this string column
 	onSeal   func(slot int, perm []int32)
+	mutable  map[*column.Vec]struct{} // vectors UpdateInt copied since the last Publish
 }
 
 // ClusterBy makes every chunk sealed from now on store its rows ordered by
@@ -205,18 +207,68 @@ func (t *Table) Delete(r RowID) bool {
 	if c == nil || off >= c.Rows || (c.Del != nil && c.Del.Get(off)) {
 		return false
 	}
-	if c.Gen != t.gen {
-		cp := *c
-		cp.Del = c.Del.Clone(c.Rows)
-		cp.Gen = t.gen
-		c = &cp
-		t.slots[slot] = c
-	} else if c.Del == nil {
+	c = t.own(slot)
+	if c.Del == nil {
 		c.Del = column.NewBitmap(c.Rows)
 	}
 	c.Del.Set(off)
 	c.Dead++
 	t.live--
+	return true
+}
+
+// own returns sealed chunk slot for the writer to change: a chunk that a
+// published snapshot may hold is copied first (the struct, its delete
+// bitmap and its column slice; the vectors stay shared). Gen == t.gen
+// marks a chunk whose struct, bitmap and column slice the writer owns.
+func (t *Table) own(slot int) *column.Chunk {
+	c := t.slots[slot]
+	if c.Gen == t.gen {
+		return c
+	}
+	cp := *c
+	if c.Del != nil {
+		cp.Del = c.Del.Clone(c.Rows)
+	}
+	cp.Cols = slices.Clone(c.Cols)
+	cp.Gen = t.gen
+	t.slots[slot] = &cp
+	return &cp
+}
+
+// UpdateInt overwrites column d (int or timestamp) of live row r in place
+// and reports whether it did. It is for a column that changes alone and
+// often (a profile's last_seen on every event), where a new row version
+// would copy every column. Snapshots published before keep the old value:
+// the first update of a chunk's column after a Publish copies that column.
+// Rows of the tail are never updated in place, since readers share its
+// buffers: UpdateInt reports false for them (and for rows that are not
+// live), and the caller writes a new row version instead.
+func (t *Table) UpdateInt(r RowID, d *column.ColumnDef, x int64) bool {
+	if d.Type != column.TypeInt && d.Type != column.TypeTimestamp {
+		panic("BUG: table: UpdateInt of " + d.Type.String() + " column " + d.Name)
+	}
+	slot, off := r.Slot(), r.Offset()
+	if slot >= len(t.slots) {
+		return false
+	}
+	if c := t.slots[slot]; c == nil || off >= c.Rows || (c.Del != nil && c.Del.Get(off)) {
+		return false
+	}
+	c := t.own(slot)
+	v := c.Col(d.Index)
+	if _, ok := t.mutable[v]; !ok || v == nil {
+		v = column.MutableInt(v, d.Type, c.Rows)
+		for len(c.Cols) <= d.Index {
+			c.Cols = append(c.Cols, nil)
+		}
+		c.Cols[d.Index] = v
+		if t.mutable == nil {
+			t.mutable = make(map[*column.Vec]struct{})
+		}
+		t.mutable[v] = struct{}{}
+	}
+	v.SetInt(off, x)
 	return true
 }
 
@@ -263,6 +315,10 @@ func (t *Table) Drop(slot int) error {
 
 // Publish returns an immutable snapshot of everything written so far.
 func (t *Table) Publish() *Snapshot {
+	for v := range t.mutable {
+		v.Refresh()
+	}
+	clear(t.mutable)
 	s := &Snapshot{Name: t.name, Schema: t.schema, BySlot: make([]*column.Chunk, len(t.slots), len(t.slots)+1), Live: t.live}
 	copy(s.BySlot, t.slots)
 	s.Chunks = make([]*column.Chunk, 0, len(t.slots)+1)
