@@ -136,14 +136,17 @@ func (p *parser) end() error {
 }
 
 func (p *parser) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
+	b, i := p.b, p.i // locals: the compiler keeps them in registers
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			p.i++
+			i++
 		default:
+			p.i = i
 			return
 		}
 	}
+	p.i = i
 }
 
 func (p *parser) eat(c byte) bool {
@@ -238,6 +241,14 @@ func (p *parser) lit(word string, v any) any {
 
 func (p *parser) number() any {
 	start := p.i
+	if !p.scanNumber() {
+		return nil
+	}
+	return json.Number(p.b[start:p.i])
+}
+
+// scanNumber moves past a number at p.i.
+func (p *parser) scanNumber() bool {
 	p.eat('-')
 	switch {
 	case p.eat('0'):
@@ -245,12 +256,12 @@ func (p *parser) number() any {
 		p.digits()
 	default:
 		p.fail("invalid number")
-		return nil
+		return false
 	}
 	if p.eat('.') {
 		if !p.digits() {
 			p.fail("invalid number: no digits after '.'")
-			return nil
+			return false
 		}
 	}
 	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
@@ -260,10 +271,10 @@ func (p *parser) number() any {
 		}
 		if !p.digits() {
 			p.fail("invalid number: no digits in the exponent")
-			return nil
+			return false
 		}
 	}
-	return json.Number(p.b[start:p.i])
+	return true
 }
 
 func (p *parser) digits() bool {
@@ -411,17 +422,28 @@ func (p *parser) str() string {
 
 // slowStr decodes a string with escapes or non-ASCII bytes from start.
 func (p *parser) slowStr(start int) string {
-	buf := make([]byte, 0, p.i-start+16)
+	buf, ok := p.appendStr(make([]byte, 0, p.i-start+16), start)
+	if !ok {
+		return ""
+	}
+	return string(buf)
+}
+
+// appendStr appends to buf the decoded string that began at start, p.i
+// being at its first escape or non-ASCII byte, and moves past the closing
+// quote. Both parsers decode through it, so they agree on escapes and
+// invalid UTF-8.
+func (p *parser) appendStr(buf []byte, start int) ([]byte, bool) {
 	buf = append(buf, p.b[start:p.i]...)
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return string(buf)
+			return buf, true
 		case c < 0x20:
 			p.fail("control character in string")
-			return ""
+			return buf, false
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRune(p.b[p.i:])
 			buf = utf8.AppendRune(buf, r) // RuneError for invalid bytes
@@ -430,7 +452,7 @@ func (p *parser) slowStr(start int) string {
 			p.i++
 			if p.i >= len(p.b) {
 				p.fail("unterminated escape")
-				return ""
+				return buf, false
 			}
 			e := p.b[p.i]
 			p.i++
@@ -450,7 +472,7 @@ func (p *parser) slowStr(start int) string {
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {
-					return ""
+					return buf, false
 				}
 				if utf16.IsSurrogate(r) {
 					r2 := rune(-1)
@@ -460,7 +482,7 @@ func (p *parser) slowStr(start int) string {
 						if x, ok := p.hex4(); ok {
 							r2 = x
 						} else {
-							return ""
+							return buf, false
 						}
 						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
 							buf = utf8.AppendRune(buf, d)
@@ -474,7 +496,7 @@ func (p *parser) slowStr(start int) string {
 			default:
 				p.i--
 				p.fail("invalid escape")
-				return ""
+				return buf, false
 			}
 		default:
 			buf = append(buf, c)
@@ -482,7 +504,7 @@ func (p *parser) slowStr(start int) string {
 		}
 	}
 	p.fail("unterminated string")
-	return ""
+	return buf, false
 }
 
 func (p *parser) hex4() (rune, bool) {

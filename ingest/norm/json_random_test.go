@@ -30,6 +30,7 @@ func TestParseJSONRandom(t *testing.T) {
 		}
 		cur.Store(&s)
 		compareJSON(t, []byte(s))
+		compareDoc(t, []byte(s))
 		done.Add(1)
 	}
 }

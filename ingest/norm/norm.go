@@ -35,8 +35,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -91,19 +89,17 @@ type Flattener struct {
 // Object appends the fields of obj (flattened, typed) to dst. prefix is
 // prepended to every name (with "_"); path is the JSON path for errors.
 func (f Flattener) Object(dst []engine.Field, obj map[string]any, prefix, path string) ([]engine.Field, error) {
-	return f.object(dst, obj, prefix, path, 0)
+	return f.objectExcept(dst, obj, rootNames(prefix), path, 0, nil)
 }
 
 // ObjectExcept is Object without the top-level keys listed in except.
 func (f Flattener) ObjectExcept(dst []engine.Field, obj map[string]any, prefix, path string, except ...string) ([]engine.Field, error) {
-	return f.objectExcept(dst, obj, prefix, path, 0, except)
+	return f.objectExcept(dst, obj, rootNames(prefix), path, 0, except)
 }
 
-func (f Flattener) object(dst []engine.Field, obj map[string]any, prefix, path string, depth int) ([]engine.Field, error) {
-	return f.objectExcept(dst, obj, prefix, path, depth, nil)
-}
-
-func (f Flattener) objectExcept(dst []engine.Field, obj map[string]any, prefix, path string, depth int, except []string) ([]engine.Field, error) {
+// objectExcept flattens obj with the names of t (whose prefix is the
+// object's name).
+func (f Flattener) objectExcept(dst []engine.Field, obj map[string]any, t *names, path string, depth int, except []string) ([]engine.Field, error) {
 	if depth > MaxDepth {
 		return dst, Errf(path, "nested deeper than %d levels", MaxDepth)
 	}
@@ -116,12 +112,12 @@ func (f Flattener) objectExcept(dst []engine.Field, obj map[string]any, prefix, 
 	}
 	slices.Sort(keys) // deterministic column creation order
 	for _, k := range keys {
-		name := attrName(prefix, k)
-		if name == "" {
+		e := t.lookupString(k)
+		if e.name == "" {
 			return dst, Errf(joinPath(path, k), "name has no letters or digits")
 		}
 		var err error
-		dst, err = f.value(dst, name, obj[k], path, k, depth)
+		dst, err = f.value(dst, e.name, e, obj[k], path, k, depth)
 		if err != nil {
 			return dst, err
 		}
@@ -138,11 +134,12 @@ func joinPath(path, k string) string {
 
 // Value appends the field name = v (flattening objects) to dst.
 func (f Flattener) Value(dst []engine.Field, name string, v any, path string, depth int) ([]engine.Field, error) {
-	return f.value(dst, name, v, path, "", depth)
+	return f.value(dst, name, nil, v, path, "", depth)
 }
 
-// value is Value with the error path built lazily: parent path + key.
-func (f Flattener) value(dst []engine.Field, name string, v any, parent, key string, depth int) ([]engine.Field, error) {
+// value is Value with the error path built lazily: parent path + key. e,
+// when not nil, is name's cache entry.
+func (f Flattener) value(dst []engine.Field, name string, e *nameEntry, v any, parent, key string, depth int) ([]engine.Field, error) {
 	path := func() string { // built only for errors and nested objects
 		if key == "" {
 			return parent
@@ -150,7 +147,7 @@ func (f Flattener) value(dst []engine.Field, name string, v any, parent, key str
 		return joinPath(parent, key)
 	}
 	if len(name) > MaxName {
-		return dst, Errf(path(), "attribute name %q is longer than %d bytes", name[:32]+"…", MaxName)
+		return dst, errLongName(path(), name)
 	}
 	// The column's type, looked up once for the timestamp rule and the
 	// type check.
@@ -179,16 +176,22 @@ func (f Flattener) value(dst []engine.Field, name string, v any, parent, key str
 		}
 	case string:
 		if f.isTimestampType(name, ct, known) {
-			t, err := ParseTime(x)
-			if err != nil {
-				return dst, Errf(path(), "%q is not an RFC 3339 timestamp", truncate(x))
+			t, ok := parseTime(x)
+			if !ok {
+				return dst, errNotTime(path(), x)
 			}
 			val = column.Timestamp(t)
 		} else {
 			val = column.String(x)
 		}
 	case map[string]any:
-		return f.object(dst, x, name, path(), depth+1)
+		var t *names
+		if e != nil {
+			t = e.names()
+		} else {
+			t = rootNames(name)
+		}
+		return f.objectExcept(dst, x, t, path(), depth+1, nil)
 	case []any:
 		strs := make([]string, 0, len(x))
 		for _, e := range x {
@@ -202,19 +205,35 @@ func (f Flattener) value(dst []engine.Field, name string, v any, parent, key str
 		if strs != nil {
 			val = column.StringList(strs)
 		} else {
-			b, err := json.Marshal(x)
-			if err != nil {
-				return dst, Errf(path(), "cannot encode array: %v", err)
+			var err error
+			if val, err = arrayText(x); err != nil {
+				return dst, Errf(path(), "%v", err)
 			}
-			val = column.String(string(b))
 		}
 	default:
 		return dst, Errf(path(), "unsupported JSON value %T", v)
 	}
-	if err := f.checkType(name, val, ct, known); err != nil {
+	if err := f.checkType(name, &val, ct, known); err != nil {
 		return dst, Errf(path(), "%s", err)
 	}
 	return append(dst, engine.Field{Name: name, Value: val}), nil
+}
+
+func errLongName(path, name string) error {
+	return Errf(path, "attribute name %q is longer than %d bytes", name[:32]+"…", MaxName)
+}
+
+func errNotTime(path, s string) error {
+	return Errf(path, "%q is not an RFC 3339 timestamp", truncate(s))
+}
+
+// arrayText keeps an array that is not a list of strings as its JSON text.
+func arrayText(a []any) (column.Value, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return column.Value{}, fmt.Errorf("cannot encode array: %v", err)
+	}
+	return column.String(string(b)), nil
 }
 
 func truncate(s string) string {
@@ -227,7 +246,7 @@ func truncate(s string) string {
 // checkType rejects names ingest must not set and values whose type
 // conflicts with the column's; ct and known are the schema's answer for
 // name.
-func (f Flattener) checkType(name string, v column.Value, ct column.Type, known bool) error {
+func (f Flattener) checkType(name string, v *column.Value, ct column.Type, known bool) error {
 	if f.Table == engine.Profiles && (name == engine.ColPersonID || name == engine.ColUpdatedAt) {
 		return fmt.Errorf("%s is set by Cohort and cannot be written", name)
 	}
@@ -274,33 +293,86 @@ func (f Flattener) isTimestampType(name string, ct column.Type, known bool) bool
 // float.
 func Number(n json.Number) (column.Value, error) {
 	s := string(n)
+	if v, ok := parseNumber(s); ok {
+		return v, nil
+	}
+	if _, err := strconv.ParseFloat(s, 64); err != nil && !errors.Is(err, strconv.ErrRange) {
+		return column.Value{}, fmt.Errorf("invalid number %q", s)
+	}
+	return column.Value{}, fmt.Errorf("number %q out of range", s)
+}
+
+// parseNumber is Number without the error, so that s does not escape: a
+// caller's string(bytes) then needs no allocation.
+func parseNumber(s string) (column.Value, bool) {
+	if v, ok := smallInt(s); ok {
+		return v, true
+	}
 	if !strings.ContainsAny(s, ".eE") {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return column.Int(i), nil
+			return column.Int(i), true
 		}
 	}
 	fl, err := strconv.ParseFloat(s, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return column.Value{}, fmt.Errorf("invalid number %q", s)
+		return column.Value{}, false
 	}
 	if math.IsInf(fl, 0) || math.IsNaN(fl) {
-		return column.Value{}, fmt.Errorf("number %q out of range", s)
+		return column.Value{}, false
 	}
 	if fl == math.Trunc(fl) && fl >= -(1<<63) && fl < 1<<63 && !strings.ContainsAny(s, ".") {
-		return column.Int(int64(fl)), nil // 1e3
+		return column.Int(int64(fl)), true // 1e3
 	}
-	return column.Float(fl), nil
+	return column.Float(fl), true
 }
+
+// smallInt parses an integer of at most 18 digits, which cannot overflow,
+// without strconv's generality.
+func smallInt(s string) (column.Value, bool) {
+	digits := s
+	if len(s) > 0 && s[0] == '-' {
+		digits = s[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return column.Value{}, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return column.Value{}, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(s) {
+		n = -n
+	}
+	return column.Int(n), true
+}
+
+var timeLayouts = [...]string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02"}
 
 // ParseTime parses an RFC 3339 timestamp (fractional seconds optional), an
 // ISO 8601 timestamp without a zone (UTC) or a date.
 func ParseTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
+	if t, ok := parseTime(s); ok {
+		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("cannot parse timestamp %q", truncate(s))
+}
+
+// ParseTimeText is ParseTime for a text that is not kept: it does not
+// allocate.
+func ParseTimeText(b []byte) (time.Time, bool) { return parseTime(string(b)) }
+
+// parseTime is ParseTime without the error, so that s does not escape.
+func parseTime(s string) (time.Time, bool) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // SnakeCase converts a JSON key to an attribute name: firstName →
@@ -355,51 +427,4 @@ func isSnake(s string) bool {
 		}
 	}
 	return true
-}
-
-// names caches attribute names by (prefix, key): the same few keys
-// arrive in every event. Readers (every field of every request, on every
-// core) load an immutable map without taking a lock; a new name publishes
-// a copy. Copying is bounded: past maxCachedNames the cache stops growing
-// and further names are computed each time.
-var (
-	names   atomic.Pointer[map[nameKey]string]
-	namesMu sync.Mutex // serializes writers
-)
-
-type nameKey struct{ prefix, key string }
-
-const maxCachedNames = 4096
-
-// attrName returns the attribute name of key under prefix.
-func attrName(prefix, key string) string {
-	k := nameKey{prefix, key}
-	if m := names.Load(); m != nil {
-		if name, ok := (*m)[k]; ok {
-			return name
-		}
-	}
-	name := SnakeCase(key)
-	if prefix != "" {
-		if name == "" {
-			name = prefix
-		} else {
-			name = prefix + "_" + name
-		}
-	}
-	namesMu.Lock()
-	defer namesMu.Unlock()
-	old := names.Load()
-	if old == nil {
-		m := map[nameKey]string{k: name}
-		names.Store(&m)
-	} else if _, ok := (*old)[k]; !ok && len(*old) < maxCachedNames {
-		m := make(map[nameKey]string, len(*old)+1)
-		for ok, v := range *old {
-			m[ok] = v
-		}
-		m[k] = name
-		names.Store(&m)
-	}
-	return name
 }

@@ -330,6 +330,12 @@ func eventTime(m map[string]any, env *Envelope) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return skewTime(orig, sent, env)
+}
+
+// skewTime is eventTime once the message's times are parsed.
+func skewTime(orig, sent time.Time, env *Envelope) (int64, error) {
+	var err error
 	if sent.IsZero() && env.SentAt != "" {
 		if sent, err = norm.ParseTime(env.SentAt); err != nil {
 			return 0, norm.Errf("sentAt", "%q is not an RFC 3339 timestamp", env.SentAt)

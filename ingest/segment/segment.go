@@ -261,64 +261,25 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer putBody(buf)
-	top, elems, err := norm.ParseEnvelope(body, "batch")
-	if err != nil {
+	b := getBatch()
+	defer b.release()
+	if err := b.parse(body); err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	msgs := make([]map[string]any, len(elems))
-	errs := make([]error, len(elems))
-	key, _ := top["writeKey"].(string)
-	for i, e := range elems {
-		if len(e.Raw) > MaxEventBytes {
-			errs[i] = norm.Errf("", "event larger than %d KB", MaxEventBytes>>10)
-			continue
-		}
-		msgs[i], errs[i] = asObject(e.Value)
-		if key == "" && msgs[i] != nil {
-			key, _ = msgs[i]["writeKey"].(string)
-		}
-	}
-	ws, ok := h.workspace(w, r, key)
+	ws, ok := h.workspace(w, r, b.key)
 	if !ok {
 		return
 	}
 	env := h.envelope(r, ws)
-	switch v := top["sentAt"].(type) {
-	case nil:
-	case string:
-		env.SentAt = v
-	default:
-		fail(w, http.StatusBadRequest, "sentAt: expected an RFC 3339 timestamp string")
+	if msg := b.setEnvelope(env); msg != "" {
+		fail(w, http.StatusBadRequest, "%s", msg)
 		return
 	}
-	switch v := top["context"].(type) {
-	case nil:
-	case map[string]any:
-		env.Context = v
-	default:
-		fail(w, http.StatusBadRequest, "context: expected an object")
-		return
-	}
-	ops := make([]engine.Op, 0, len(elems))
-	var rejected []Rejected
-	for i, m := range msgs {
-		if errs[i] == nil {
-			if k, _ := m["writeKey"].(string); k != "" && k != key {
-				if kw, ok := h.Keys.Workspace(k); !ok || kw != ws {
-					errs[i] = norm.Errf("writeKey", "differs from the batch's write key")
-				}
-			}
-		}
-		if errs[i] == nil {
-			var op engine.Op
-			if op, errs[i] = Convert(m, "", env); errs[i] == nil {
-				ops = append(ops, op)
-				continue
-			}
-		}
-		rejected = append(rejected, reject(i, m, errs[i]))
-	}
+	ops, rejected := b.convert(env, func(k string) bool {
+		kw, ok := h.Keys.Workspace(k)
+		return ok && kw == ws
+	})
 	if len(ops) == 0 && len(rejected) > 0 {
 		writeJSON(w, http.StatusBadRequest, Response{Error: "no valid message in the batch", Rejected: rejected})
 		return
