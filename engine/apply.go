@@ -286,18 +286,13 @@ func (w *Workspace) appendEvent(p uint32, op *Op, defs []*column.ColumnDef, vals
 }
 
 // noteSeen records that person p was active at ts; first_seen/last_seen are
-// rewritten once per batch, at flushSeen, and only if they change.
+// compared and written once per batch, at flushSeen (reading them here as
+// well would cost two more cache misses per event).
 func (w *Workspace) noteSeen(p uint32, ts int64) {
 	r, ok := w.scratch.seen[p]
 	if !ok {
-		row := w.rowOf.Get(int(p))
-		if row == 0 {
-			return
-		}
-		first := w.profiles.Get(table.RowID(row-1), w.pc.first)
-		last := w.profiles.Get(table.RowID(row-1), w.pc.last)
-		if !first.Null() && !last.Null() && ts >= first.I && ts <= last.I {
-			return // nothing changes: the common case for ordered imports
+		if w.rowOf.Get(int(p)) == 0 {
+			return // no profile (yet): whether one is made later in the batch must not matter
 		}
 		r = seenRange{lo: ts, hi: ts}
 	}

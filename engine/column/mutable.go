@@ -1,6 +1,9 @@
 package column
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // MutableInt returns a private copy of v, an int or timestamp vector of a
 // sealed chunk of n rows (nil: NULL in every row), in the writer's wide
@@ -11,14 +14,18 @@ import "math"
 // would copy every other column. The copy must not reach readers before
 // Refresh.
 func MutableInt(v *Vec, typ Type, n int) *Vec {
-	out := &Vec{Type: typ, N: n, Width: 64, Base: math.MinInt64, Scale: 1, U64: make([]uint64, n)}
+	out := &Vec{Type: typ, N: n, Width: 64, Base: math.MinInt64, Scale: 1}
 	out.MinI, out.MaxI = math.MaxInt64, math.MinInt64
 	if v == nil {
-		out.Valid = NewBitmap(n)
+		out.U64, out.Valid = make([]uint64, n), NewBitmap(n)
 		return out
 	}
 	out.NonNil, out.MinI, out.MaxI = v.NonNil, v.MinI, v.MaxI
+	if v.MinI == math.MinInt64 || v.MaxI == math.MaxInt64 {
+		out.stale = true // a tail view's "unknown" bounds
+	}
 	if v.Pos != nil {
+		out.U64 = make([]uint64, n)
 		out.Valid = NewBitmap(n)
 		for i, r := range v.Pos {
 			out.U64[r] = uint64(v.Base+v.Scale*int64(v.U(i))) ^ signBit
@@ -29,6 +36,13 @@ func MutableInt(v *Vec, typ Type, n int) *Vec {
 	if v.Valid != nil {
 		out.Valid = v.Valid.Clone(n)
 	}
+	if v.Width == 64 && v.Base == math.MinInt64 && v.Scale == 1 {
+		// Already wide (copied before): the common case, once per
+		// chunk and publication while its persons are active.
+		out.U64 = slices.Clone(v.U64[:n])
+		return out
+	}
+	out.U64 = make([]uint64, n)
 	base, scale := v.Base, v.Scale
 	switch v.Width {
 	case 8:
@@ -52,14 +66,17 @@ func MutableInt(v *Vec, typ Type, n int) *Vec {
 }
 
 // SetInt overwrites row of a vector made by MutableInt. The statistics
-// widen to include x, so they stay valid bounds for the writer's own scans
-// until Refresh makes them exact.
+// widen to include x, so they stay valid bounds for the writer's own scans;
+// they stay exact unless the old value was the minimum or maximum, which
+// Refresh then recomputes.
 func (v *Vec) SetInt(row int, x int64) {
-	v.U64[row] = uint64(x) ^ signBit
 	if v.Valid != nil && !v.Valid.Get(row) {
 		v.Valid.Set(row)
 		v.NonNil++
+	} else if old := int64(v.U64[row] ^ signBit); old != x && (old == v.MinI || old == v.MaxI) {
+		v.stale = true
 	}
+	v.U64[row] = uint64(x) ^ signBit
 	v.MinI, v.MaxI = min(v.MinI, x), max(v.MaxI, x)
 }
 
@@ -67,6 +84,14 @@ func (v *Vec) SetInt(row int, x int64) {
 // statistics (a kernel may skip or accept a whole chunk on them) and Arrow
 // arrays with the right null count.
 func (v *Vec) Refresh() {
+	if v.NonNil == v.N {
+		v.Valid = nil
+	}
+	v.Arrays = v.arrowArrays()
+	if !v.stale {
+		return
+	}
+	v.stale = false
 	mn, mx := int64(math.MaxInt64), int64(math.MinInt64)
 	nn := 0
 	for i, u := range v.U64[:v.N] {
@@ -78,8 +103,4 @@ func (v *Vec) Refresh() {
 		nn++
 	}
 	v.MinI, v.MaxI, v.NonNil = mn, mx, nn
-	if nn == v.N {
-		v.Valid = nil
-	}
-	v.Arrays = v.arrowArrays()
 }

@@ -51,6 +51,7 @@ type Vec struct {
 	Arrays []arrow.Array
 
 	postings atomic.Pointer[Postings] // built on demand (postings.go)
+	stale    bool                     // SetInt overwrote MinI or MaxI (mutable.go)
 }
 
 // Sparse reports whether the vector stores only its non-null rows.
