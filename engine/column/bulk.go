@@ -133,6 +133,7 @@ func sealIntLike[T intLike](t Type, vals []T, valid Bitmap, n int) *Vec {
 		out.U64 = make([]uint64, count)
 		encodeFOR(out.U64, vals, valid, all, sparse, out.Pos, mn, g)
 	}
+	out.Sorted = out.sortedU()
 	out.Arrays = out.arrowArrays()
 	return out
 }

@@ -2,6 +2,7 @@ package column
 
 import (
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -47,7 +48,8 @@ type Vec struct {
 	MaxI   int64
 	MinF   float64
 	MaxF   float64
-	NonNil int // number of non-null values
+	NonNil int  // number of non-null values
+	Sorted bool // dense and the stored values never decrease (NULL rows store 0): range tests find one run of rows
 	Arrays []arrow.Array
 
 	postings atomic.Pointer[Postings] // built on demand (postings.go)
@@ -423,6 +425,7 @@ func SealVec(src *Vec) *Vec {
 				out.U64[i] = enc(i)
 			}
 		}
+		out.Sorted = out.sortedU()
 	case TypeFloat:
 		out.MinF, out.MaxF = math.Inf(1), math.Inf(-1)
 		out.F64 = make([]float64, count)
@@ -452,6 +455,13 @@ func SealVec(src *Vec) *Vec {
 	}
 	out.Arrays = out.arrowArrays()
 	return out
+}
+
+// sortedU reports whether a dense vector's stored values never decrease: a
+// chunk clustered by this column, or a monotonic one (event ids). Checking
+// costs one pass when sealing; a range test then costs one binary search.
+func (v *Vec) sortedU() bool {
+	return v.Pos == nil && slices.IsSorted(v.U8) && slices.IsSorted(v.U16) && slices.IsSorted(v.U32) && slices.IsSorted(v.U64)
 }
 
 func widthFor(span uint64) uint8 {

@@ -296,3 +296,30 @@ func TestQ1MatchesFused(t *testing.T) {
 		t.Fatalf("expr selects %d rows, fused loop %d", got, want)
 	}
 }
+
+// BenchmarkRangeSorted compares the two kernels for an equality on a
+// sorted 8-bit column of one chunk (an events chunk clustered by name):
+// the per-row test against the binary-searched run.
+func BenchmarkRangeSorted(b *testing.B) {
+	vals := make([]uint8, column.ChunkRows)
+	for i := range vals {
+		vals[i] = uint8(i * 20 / len(vals)) // 20 names, ~3.3k rows each
+	}
+	valid := column.NewBitmap(len(vals))
+	for i := range len(vals) {
+		valid.Set(i)
+	}
+	out := column.NewBitmap(len(vals))
+	b.Run("dense", func(b *testing.B) {
+		b.SetBytes(int64(len(vals)))
+		for b.Loop() {
+			rangeDense(vals, 7, 0, 0, valid, out, len(vals), mSet)
+		}
+	})
+	b.Run("sorted", func(b *testing.B) {
+		b.SetBytes(int64(len(vals)))
+		for b.Loop() {
+			rangeSorted(vals, 7, 7, 0, valid, out, len(vals), mSet)
+		}
+	})
+}

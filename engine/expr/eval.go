@@ -306,6 +306,19 @@ func denseLeaf(n *node, v *column.Vec, nv int, flip uint64, valid, out column.Bi
 			constDense(0, flip, valid, out, nv, md)
 			return
 		}
+		if v.Sorted {
+			switch v.Width {
+			case 8:
+				rangeSorted(v.U8, uint8(ulo), uint8(uhi), flip, valid, out, nv, md)
+			case 16:
+				rangeSorted(v.U16, uint16(ulo), uint16(uhi), flip, valid, out, nv, md)
+			case 32:
+				rangeSorted(v.U32, uint32(ulo), uint32(uhi), flip, valid, out, nv, md)
+			default:
+				rangeSorted(v.U64, ulo, uhi, flip, valid, out, nv, md)
+			}
+			return
+		}
 		switch v.Width {
 		case 8:
 			rangeDense(v.U8, uint8(ulo), uint8(uhi-ulo), flip, valid, out, nv, md)

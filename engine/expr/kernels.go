@@ -2,6 +2,8 @@ package expr
 
 import (
 	"math/bits"
+	"slices"
+	"sort"
 
 	"github.com/cohortdb/cohort/engine/column"
 )
@@ -86,6 +88,35 @@ func rangeDense[T unsigned](vals []T, lo, span T, flip uint64, valid, out column
 		}
 		store(out, full, (m^flip)&valid[full]&lowBits(r), md)
 	}
+}
+
+// rangeSorted is rangeDense over non-decreasing vals (Vec.Sorted: a chunk
+// clustered by this column, or a monotonic one): the hits [lo, hi] are one
+// run of rows, found by binary search, so the cost is per word, not per row.
+func rangeSorted[T unsigned](vals []T, lo, hi T, flip uint64, valid, out column.Bitmap, n int, md mode) {
+	vals = vals[:n]
+	a, _ := slices.BinarySearch(vals, lo)
+	b := a + sort.Search(n-a, func(i int) bool { return vals[a+i] > hi })
+	if md == mRefine {
+		md = mAnd // testing every word costs no more than testing its rows
+	}
+	nw := column.Words(n)
+	for w := 0; w < nw; w++ {
+		m := (runMask(w, a, b) ^ flip) & valid[w]
+		if w == nw-1 && n&63 != 0 {
+			m &= lowBits(n & 63)
+		}
+		store(out, w, m, md)
+	}
+}
+
+// runMask returns the bits of word w that rows [a, b) cover.
+func runMask(w, a, b int) uint64 {
+	s, e := max(a, w<<6), min(b, w<<6+64)
+	if s >= e {
+		return 0
+	}
+	return lowBits(e-s) << uint(s-w<<6)
 }
 
 func rangeSparse[T unsigned](vals []T, pos []uint16, lo, span T, neg uint64, tmp column.Bitmap) {

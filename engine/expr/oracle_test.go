@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -448,6 +449,33 @@ func (g *gen) chunk(s *column.Schema, slot int) *column.Chunk {
 		ints := g.intDomain()
 		tsBase := int64(1_700_000_000_000_000) + int64(g.pick(100))*3_600_000_000
 		dict := s.Cols[ci].Dict
+		if seal && g.pick(3) == 0 && column.IntLike(colTypes[ci]) {
+			// Sorted, NULLs first: how a clustered chunk's column (or a
+			// monotonic one) looks, which has its own range kernel.
+			var vals []int64
+			for r := 0; r < rows; r++ {
+				switch {
+				case nullPct > 0 && g.pick(100) < nullPct:
+					b.AppendNull()
+				case colTypes[ci] == column.TypeInt:
+					vals = append(vals, ints())
+				case colTypes[ci] == column.TypeTimestamp:
+					vals = append(vals, tsBase+int64(g.pick(1000))*1_000_000*int64(1+g.pick(3)))
+				default:
+					vals = append(vals, int64(dict.Intern(vocab[g.pick(len(vocab))])))
+				}
+			}
+			slices.Sort(vals)
+			for _, x := range vals {
+				if colTypes[ci] == column.TypeString {
+					b.AppendCode(uint32(x))
+				} else {
+					b.AppendInt(x)
+				}
+			}
+			c.Cols[ci] = b.Seal(rows)
+			continue
+		}
 		for r := 0; r < rows; r++ {
 			if nullPct > 0 && g.pick(100) < nullPct {
 				b.AppendNull()
