@@ -1,7 +1,6 @@
 package column
 
 import (
-	"hash/maphash"
 	"math"
 	"math/bits"
 	"unsafe"
@@ -274,7 +273,7 @@ func (d *Dictionary) Reserve(n int) {
 		return
 	}
 	want := len(d.offsets) + n
-	size := len(d.table)
+	size := len(d.slots)
 	for want*4 >= size*3 {
 		size *= 2
 	}
@@ -283,11 +282,8 @@ func (d *Dictionary) Reserve(n int) {
 	if cap(d.offsets)-len(d.offsets) < n {
 		d.offsets = append(make([]uint64, 0, len(d.offsets)+n), d.offsets...)
 	}
-	if size != len(d.table) {
-		d.table = make([]uint32, size)
-		for c := 0; c < len(d.offsets)-1; c++ {
-			d.insertSlot(d.get(uint32(c)), uint32(c))
-		}
+	if size != len(d.slots) {
+		d.resize(size)
 	}
 }
 
@@ -305,25 +301,9 @@ func (d *Dictionary) InternAll(dst []uint32, data []byte, offs []uint32, n int) 
 	if need := int(offs[n] - offs[0]); cap(d.data)-len(d.data) < need {
 		d.data = append(make([]byte, 0, len(d.data)+need), d.data...)
 	}
-	mask := uint64(len(d.table) - 1)
 	for i := 0; i < n; i++ {
 		b := data[offs[i]:offs[i+1]]
-		s := unsafe.String(unsafe.SliceData(b), len(b))
-		for j := maphash.String(d.seed, s) & mask; ; j = (j + 1) & mask {
-			e := d.table[j]
-			if e == 0 {
-				code := uint32(len(d.offsets) - 1)
-				d.data = append(d.data, s...)
-				d.offsets = append(d.offsets, uint64(len(d.data)))
-				d.table[j] = code + 1
-				dst = append(dst, code)
-				break
-			}
-			if d.get(e-1) == s {
-				dst = append(dst, e-1)
-				break
-			}
-		}
+		dst = append(dst, d.internLocked(unsafe.String(unsafe.SliceData(b), len(b))))
 	}
 	return dst
 }

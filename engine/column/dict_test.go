@@ -2,6 +2,8 @@ package column
 
 import (
 	"bytes"
+	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -295,4 +297,232 @@ func FuzzDictionary(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDictionaryRandomOps drives Intern, Code, InternAll, Reserve and View
+// at random against the map model, through many index resizes, with
+// fixed-length strings (a probe cannot tell them apart by length) and short
+// ones from a tiny alphabet (many repeats).
+func TestDictionaryRandomOps(t *testing.T) {
+	for seed := range uint64(4) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		d, m := NewDictionary(), newDictModel()
+		str := func() string {
+			if r.IntN(4) == 0 {
+				b := make([]byte, r.IntN(4))
+				for j := range b {
+					b[j] = 'a' + byte(r.IntN(3))
+				}
+				return string(b)
+			}
+			return msgID(uint64(r.IntN(60_000)))
+		}
+		var views []DictView // each a prefix of m.strs, which only grows
+		for op := 0; op < 40_000; op++ {
+			switch k := r.IntN(100); {
+			case k < 60:
+				s := str()
+				if got, want := d.Intern(s), m.intern(s); got != want {
+					t.Fatalf("seed %d op %d: Intern(%q) = %d, want %d", seed, op, s, got, want)
+				}
+			case k < 90:
+				s := str()
+				want, wantOK := m.codes[s]
+				if got, ok := d.Code(s); ok != wantOK || got != want {
+					t.Fatalf("seed %d op %d: Code(%q) = %d, %v; want %d, %v", seed, op, s, got, ok, want, wantOK)
+				}
+			case k < 91: // rarely: InternAll and Reserve copy the whole dictionary when short of room
+				n := r.IntN(300)
+				var data []byte
+				offs := []uint32{0}
+				var want []uint32
+				for range n {
+					s := str()
+					data = append(data, s...)
+					offs = append(offs, uint32(len(data)))
+					want = append(want, m.intern(s))
+				}
+				got := d.InternAll(nil, data, offs, n)
+				if len(got) != len(want) {
+					t.Fatalf("seed %d op %d: InternAll gave %d codes, want %d", seed, op, len(got), len(want))
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("seed %d op %d: InternAll code %d = %d, want %d", seed, op, i, got[i], want[i])
+					}
+				}
+			case k < 92:
+				d.Reserve(r.IntN(3000))
+			case r.IntN(20) == 0:
+				views = append(views, d.View())
+			}
+		}
+		checkDict(t, d, m)
+		checkIndex(t, d)
+		for _, v := range views {
+			for c := 0; c < len(m.strs); c += 1 + r.IntN(50) {
+				s := m.strs[c]
+				got, ok := v.Code(s)
+				if c < v.Len() && (!ok || got != uint32(c) || v.Get(uint32(c)) != s) {
+					t.Fatalf("seed %d: view of %d: %q -> %d, %v; want %d", seed, v.Len(), s, got, ok, c)
+				}
+				if c >= v.Len() && ok { // added after the view
+					t.Fatalf("seed %d: view of %d sees code %d", seed, v.Len(), c)
+				}
+			}
+		}
+	}
+}
+
+// checkIndex verifies the index against the entries: each code in exactly
+// one slot, holding its own hash bits, and reachable from its home slot
+// without crossing an empty one; and the load below 3/4.
+func checkIndex(t testing.TB, d *Dictionary) {
+	t.Helper()
+	size, n := len(d.slots), d.Len()
+	if size < 16 || size&(size-1) != 0 || (n+1)*4 > size*3 {
+		t.Fatalf("%d slots for %d entries", size, n)
+	}
+	cmask := uint32(size - 1)
+	seen := make([]bool, n)
+	for i, e := range d.slots {
+		if e == 0 {
+			continue
+		}
+		c := e&cmask - 1
+		if int(c) >= n || seen[c] {
+			t.Fatalf("slot %d: code %d of %d, or twice", i, c, n)
+		}
+		seen[c] = true
+		h := maphash.String(d.seed, d.get(c))
+		if e != slotEntry(h, c, size) {
+			t.Fatalf("slot %d: %#x, want %#x", i, e, slotEntry(h, c, size))
+		}
+		for j := h & uint64(cmask); j != uint64(i); j = (j + 1) & uint64(cmask) {
+			if d.slots[j] == 0 {
+				t.Fatalf("code %d at slot %d: empty slot %d on its probe path", c, i, j)
+			}
+		}
+	}
+	for c, ok := range seen {
+		if !ok {
+			t.Fatalf("code %d not in the index", c)
+		}
+	}
+}
+
+// TestDictionaryIndexAcrossSizes checks the index after every resize, by
+// Intern and by Reserve, and that Reserve then holds off resizes.
+func TestDictionaryIndexAcrossSizes(t *testing.T) {
+	d := NewDictionary()
+	size := len(d.slots)
+	for i := range 50_000 {
+		d.Intern(msgID(uint64(i)))
+		if len(d.slots) != size {
+			if len(d.slots) != 2*size {
+				t.Fatalf("resize from %d to %d slots", size, len(d.slots))
+			}
+			size = len(d.slots)
+			checkIndex(t, d)
+		}
+	}
+	checkIndex(t, d)
+	d.Reserve(200_000)
+	checkIndex(t, d)
+	size = len(d.slots)
+	var data []byte
+	offs := []uint32{0}
+	for i := range 200_000 {
+		data = append(data, msgID(uint64(i+25_000))...) // half already present
+		offs = append(offs, uint32(len(data)))
+	}
+	codes := d.InternAll(nil, data, offs, 200_000)
+	if len(d.slots) != size {
+		t.Fatalf("InternAll after Reserve resized %d -> %d", size, len(d.slots))
+	}
+	checkIndex(t, d)
+	for i, c := range codes {
+		want := uint32(i + 25_000)
+		if i >= 25_000 {
+			want = uint32(50_000 + i - 25_000)
+		}
+		if c != want || d.get(c) != msgID(uint64(i+25_000)) {
+			t.Fatalf("InternAll string %d: code %d, want %d", i, c, want)
+		}
+	}
+}
+
+// TestDictionaryTagCollisions forces every slot to carry the probed
+// string's hash bits, as a table with few hash bits per slot would, so
+// every occupied slot on the probe path must be told apart by comparing
+// strings: equal length, and prefixes of one another.
+func TestDictionaryTagCollisions(t *testing.T) {
+	var strs []string
+	for i := range 7 {
+		strs = append(strs, msgID(uint64(i)))
+	}
+	strs = append(strs, "", "m", "mm") // one more fits in 16 slots
+	d, m := NewDictionary(), newDictModel()
+	for _, s := range strs {
+		d.Intern(s)
+		m.intern(s)
+	}
+	if len(d.slots) != 16 {
+		t.Fatalf("%d slots", len(d.slots))
+	}
+	checkIndex(t, d)
+	saved := append([]uint32(nil), d.slots...)
+	cmask := uint32(len(d.slots) - 1)
+	probes := append([]string{"mmm", "n", msgID(99), msgID(100)}, strs...)
+	for _, s := range probes {
+		h := maphash.String(d.seed, s)
+		for i, e := range saved {
+			if e != 0 {
+				d.slots[i] = slotEntry(h, e&cmask-1, len(d.slots))
+			}
+		}
+		want, wantOK := m.codes[s]
+		if got, ok := d.Code(s); ok != wantOK || got != want {
+			t.Fatalf("Code(%q) = %d, %v; want %d, %v", s, got, ok, want, wantOK)
+		}
+		if got := d.Intern(s); wantOK && got != want {
+			t.Fatalf("Intern(%q) = %d, want %d", s, got, want)
+		}
+		if len(d.slots) != 16 {
+			t.Fatalf("resized to %d slots", len(d.slots))
+		}
+		if !wantOK { // added, with its own hash bits like every slot
+			if got, ok := d.Code(s); !ok || got != uint32(len(strs)) {
+				t.Fatalf("after Intern, Code(%q) = %d, %v", s, got, ok)
+			}
+			d.data, d.offsets = d.data[:d.offsets[len(strs)]], d.offsets[:len(strs)+1]
+		}
+		copy(d.slots, saved)
+	}
+	checkIndex(t, d)
+	checkDict(t, d, m)
+}
+
+// TestSlotEntryWideIndex: from 2^32 slots on, codes take all 32 bits and
+// no hash bits are kept, so every slot's string is compared.
+func TestSlotEntryWideIndex(t *testing.T) {
+	if math.MaxInt == math.MaxInt32 {
+		t.Skip("32-bit int")
+	}
+	h := uint64(0xfedcba98_76543210)
+	for _, c := range []struct {
+		nslots int
+		code   uint32
+		want   uint32
+	}{
+		{16, 5, 0xfedcba90 | 6},
+		{1 << 24, 1<<24 - 2, 0xfe000000 | (1<<24 - 1)},
+		{1 << 31, 7, 0x80000000 | 8},
+		{1 << 32, 1<<32 - 2, 1<<32 - 1},
+		{1 << 33, 9, 10},
+	} {
+		if got := slotEntry(h, c.code, c.nslots); got != c.want {
+			t.Errorf("slotEntry(%d slots, code %d) = %#x, want %#x", c.nslots, c.code, got, c.want)
+		}
+	}
 }
