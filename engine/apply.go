@@ -302,27 +302,43 @@ func (w *Workspace) noteSeen(p uint32, ts int64) {
 func (w *Workspace) flushSeen() {
 	for p, r := range w.scratch.seen {
 		delete(w.scratch.seen, p)
-		p = w.graph.Canonical(p)
-		row := w.rowOf.Get(int(p))
-		if row == 0 {
-			continue
+		w.writeSeen(p, r)
+	}
+}
+
+// settleSeen writes p's pending first_seen/last_seen now, before an op
+// writes p's profile: an explicit first_seen/last_seen trait later in the
+// batch must win, as it does when the log is cut into batches between the
+// two ops (replay cuts it differently from live ingest).
+func (w *Workspace) settleSeen(p uint32) {
+	if r, ok := w.scratch.seen[p]; ok {
+		delete(w.scratch.seen, p)
+		w.writeSeen(p, r)
+	}
+}
+
+// writeSeen widens p's first_seen/last_seen to include r.
+func (w *Workspace) writeSeen(p uint32, r seenRange) {
+	p = w.graph.Canonical(p)
+	row := w.rowOf.Get(int(p))
+	if row == 0 {
+		return
+	}
+	first := w.profiles.Get(table.RowID(row-1), w.pc.first)
+	last := w.profiles.Get(table.RowID(row-1), w.pc.last)
+	var defs []*column.ColumnDef
+	var vals []column.Value
+	if first.Null() || r.lo < first.I {
+		defs, vals = append(defs, w.pc.first), append(vals, column.Micros(r.lo))
+	}
+	if last.Null() || r.hi > last.I {
+		defs, vals = append(defs, w.pc.last), append(vals, column.Micros(r.hi))
+	}
+	if len(defs) > 0 {
+		if !w.updateSeen(table.RowID(row-1), defs, vals) {
+			w.rewrite(p, defs, vals, 0)
 		}
-		first := w.profiles.Get(table.RowID(row-1), w.pc.first)
-		last := w.profiles.Get(table.RowID(row-1), w.pc.last)
-		var defs []*column.ColumnDef
-		var vals []column.Value
-		if first.Null() || r.lo < first.I {
-			defs, vals = append(defs, w.pc.first), append(vals, column.Micros(r.lo))
-		}
-		if last.Null() || r.hi > last.I {
-			defs, vals = append(defs, w.pc.last), append(vals, column.Micros(r.hi))
-		}
-		if len(defs) > 0 {
-			if !w.updateSeen(table.RowID(row-1), defs, vals) {
-				w.rewrite(p, defs, vals, 0)
-			}
-			w.touched(p)
-		}
+		w.touched(p)
 	}
 }
 
@@ -341,6 +357,7 @@ func (w *Workspace) updateSeen(r table.RowID, defs []*column.ColumnDef, vals []c
 // writeProfile sets traits on p's profile (creating it) and widens its
 // first_seen/last_seen to include at.
 func (w *Workspace) writeProfile(p uint32, defs []*column.ColumnDef, vals []column.Value, at int64) {
+	w.settleSeen(p)
 	row := w.rowOf.Get(int(p))
 	lo, hi := at, at
 	if row != 0 {
@@ -422,6 +439,8 @@ func (w *Workspace) mergeProfiles(from, into uint32, at int64) {
 	for w.rowOf.Len() <= int(max(from, into)) {
 		w.rowOf.Append(0)
 	}
+	w.settleSeen(from)
+	w.settleSeen(into)
 	rf, ri := w.rowOf.Get(int(from)), w.rowOf.Get(int(into))
 	if rf == 0 {
 		return

@@ -84,23 +84,22 @@ func (v *Vec) SetInt(row int, x int64) {
 // statistics (a kernel may skip or accept a whole chunk on them) and Arrow
 // arrays with the right null count.
 func (v *Vec) Refresh() {
+	if v.stale {
+		v.stale = false
+		mn, mx := int64(math.MaxInt64), int64(math.MinInt64)
+		nn := 0
+		for i, u := range v.U64[:v.N] {
+			if v.Valid != nil && !v.Valid.Get(i) {
+				continue
+			}
+			x := int64(u ^ signBit)
+			mn, mx = min(mn, x), max(mx, x)
+			nn++
+		}
+		v.MinI, v.MaxI, v.NonNil = mn, mx, nn
+	}
 	if v.NonNil == v.N {
 		v.Valid = nil
 	}
-	v.Arrays = v.arrowArrays()
-	if !v.stale {
-		return
-	}
-	v.stale = false
-	mn, mx := int64(math.MaxInt64), int64(math.MinInt64)
-	nn := 0
-	for i, u := range v.U64[:v.N] {
-		if v.Valid != nil && !v.Valid.Get(i) {
-			continue
-		}
-		x := int64(u ^ signBit)
-		mn, mx = min(mn, x), max(mx, x)
-		nn++
-	}
-	v.MinI, v.MaxI, v.NonNil = mn, mx, nn
+	v.Arrays = v.arrowArrays() // after NonNil: the arrays carry the null count
 }

@@ -63,7 +63,7 @@ func randomValue(r *rand.Rand, name string, at int64) column.Value {
 		return column.Float(float64(r.IntN(10000)) / 7)
 	case "vip", "premium":
 		return column.Bool(r.IntN(2) == 0)
-	case "birthday", "renewal":
+	case "birthday", "renewal", engine.ColFirstSeen, engine.ColLastSeen:
 		return column.Micros(at - int64(r.IntN(1e9))*1e3)
 	case "tags":
 		l := make([]string, r.IntN(4))
@@ -83,7 +83,9 @@ func randomValue(r *rand.Rand, name string, at int64) column.Value {
 	return column.String(name + strconv.Itoa(r.IntN(50)))
 }
 
-var traitNames = []string{"plan", "city", "age", "score", "vip", "birthday", "tags", "mixed", "name"}
+// first_seen/last_seen set explicitly must win over the derived values
+// however the log is cut into batches.
+var traitNames = []string{"plan", "city", "age", "score", "vip", "birthday", "tags", "mixed", "name", engine.ColFirstSeen, engine.ColLastSeen}
 var propNames = []string{"amount", "visits", "premium", "renewal", "tags", "mixed", "ref", "name"}
 
 func fields(r *rand.Rand, names []string, max int, at int64) []engine.Field {

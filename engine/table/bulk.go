@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cohortdb/cohort/engine/column"
 )
@@ -42,6 +43,7 @@ func (t *Table) AppendSealed(c *column.Chunk) error {
 	if c.Rows == column.ChunkRows {
 		cp := *c
 		cp.Slot, cp.Gen = len(t.slots), t.gen // not yet published: the writer owns it
+		cp.Cols = slices.Clone(c.Cols)        // owned means its column slice too (see own)
 		t.slots = append(t.slots, &cp)
 		t.live += int64(c.Live())
 		return nil
