@@ -3,7 +3,6 @@ package norm
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -53,66 +52,19 @@ type Element struct {
 // ParseEnvelope parses a JSON object whose member arrayKey is an array
 // (a Segment batch: {"batch": [...], ...}), returning the other members
 // and the array's elements with their sizes. A missing arrayKey yields no
-// elements; a non-array arrayKey is an error.
+// elements; a non-array arrayKey is an error. It is Doc.ParseEnvelope with
+// every element built as ParseJSON builds values.
 func ParseEnvelope(data []byte, arrayKey string) (map[string]any, []Element, error) {
-	p := parser{b: data}
-	p.ws()
-	if !p.eat('{') {
-		p.fail("expected an object")
-		return nil, nil, p.err
+	var d Doc
+	top, elems, err := d.ParseEnvelope(data, arrayKey)
+	if err != nil {
+		return nil, nil, err
 	}
-	m := map[string]any{}
-	var elems []Element
-	p.ws()
-	if p.eat('}') {
-		return m, nil, p.end()
+	out := make([]Element, len(elems))
+	for i, e := range elems {
+		out[i] = Element{Value: d.Value(e.Node), Raw: e.Raw}
 	}
-	for p.err == nil {
-		p.ws()
-		k := p.str()
-		p.ws()
-		if !p.eat(':') {
-			p.fail("expected ':'")
-			break
-		}
-		p.ws()
-		if k == arrayKey && p.err == nil {
-			if !p.eat('[') {
-				p.fail("expected an array for " + strconv.Quote(arrayKey))
-				break
-			}
-			elems = elems[:0]
-			p.ws()
-			if !p.eat(']') {
-				for p.err == nil {
-					p.ws()
-					start := p.i
-					v := p.value(1)
-					elems = append(elems, Element{Value: v, Raw: p.b[start:p.i]})
-					p.ws()
-					if p.eat(']') {
-						break
-					}
-					if !p.eat(',') {
-						p.fail("expected ',' or ']'")
-					}
-				}
-			}
-		} else {
-			m[k] = p.value(1)
-		}
-		p.ws()
-		if p.eat('}') {
-			break
-		}
-		if !p.eat(',') {
-			p.fail("expected ',' or '}'")
-		}
-	}
-	if p.err != nil {
-		return nil, nil, p.err
-	}
-	return m, elems, p.end()
+	return top, out, nil
 }
 
 type parser struct {
