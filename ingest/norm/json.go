@@ -60,6 +60,9 @@ func ParseEnvelope(data []byte, arrayKey string) (map[string]any, []Element, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if elems == nil {
+		return top, nil, nil // no array, or an empty one: CleverTap rejects uploads without records on nil
+	}
 	out := make([]Element, len(elems))
 	for i, e := range elems {
 		out[i] = Element{Value: d.Value(e.Node), Raw: e.Raw}

@@ -64,6 +64,13 @@ func TestParseEnvelope(t *testing.T) {
 	if m["writeKey"] != "k" || len(els) != 3 || string(els[0].Raw) != `{"a":1}` || els[2].Value != "x" {
 		t.Errorf("%v %v", m, els)
 	}
+	// No array and an empty one both give nil elements (CleverTap rejects
+	// an upload without records on that).
+	for _, empty := range []string{`{"x":[]}`, `{"batch":[]}`, `{}`} {
+		if _, els, err := ParseEnvelope([]byte(empty), "batch"); err != nil || els != nil {
+			t.Errorf("%s: %#v, %v; want nil elements", empty, els, err)
+		}
+	}
 	for _, bad := range []string{`[]`, `{"batch":1}`, `{"batch":[1,]}`, `{"batch":[]`, `{"batch":[]} x`} {
 		if _, _, err := ParseEnvelope([]byte(bad), "batch"); err == nil {
 			t.Errorf("%s: no error", bad)
