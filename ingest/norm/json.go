@@ -3,6 +3,7 @@ package norm
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -55,19 +56,34 @@ type Element struct {
 // elements; a non-array arrayKey is an error. It is Doc.ParseEnvelope with
 // every element built as ParseJSON builds values.
 func ParseEnvelope(data []byte, arrayKey string) (map[string]any, []Element, error) {
-	var d Doc
+	d := envelopeDocs.Get().(*Doc)
+	defer putEnvelopeDoc(d)
 	top, elems, err := d.ParseEnvelope(data, arrayKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	if elems == nil {
+	if len(elems) == 0 {
 		return top, nil, nil // no array, or an empty one: CleverTap rejects uploads without records on nil
 	}
 	out := make([]Element, len(elems))
 	for i, e := range elems {
-		out[i] = Element{Value: d.Value(e.Node), Raw: e.Raw}
+		out[i] = Element{Value: d.Value(e.Node), Raw: e.Raw} // Value copies: nothing refers to d
 	}
 	return top, out, nil
+}
+
+// envelopeDocs keeps ParseEnvelope's node arrays between calls.
+var envelopeDocs = sync.Pool{New: func() any { return new(Doc) }}
+
+// maxPooledEnvelopeDoc bounds what a pooled Doc keeps (a 1000-record
+// CleverTap upload needs well under it).
+const maxPooledEnvelopeDoc = 4 << 20
+
+func putEnvelopeDoc(d *Doc) {
+	d.Reset()
+	if d.Footprint() <= maxPooledEnvelopeDoc {
+		envelopeDocs.Put(d)
+	}
 }
 
 type parser struct {

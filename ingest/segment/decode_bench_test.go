@@ -71,8 +71,8 @@ func BenchmarkBatchDecode(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 }
 
-// BenchmarkBatchDecodeGeneric is the same work done the reference way:
-// norm.ParseEnvelope, then Convert on each message's map.
+// BenchmarkBatchDecodeGeneric is the same work done the reference way
+// (referenceBatch: norm.ParseEnvelope, then Convert on each message's map).
 func BenchmarkBatchDecodeGeneric(b *testing.B) {
 	const n = 100
 	body := loadBody(n)
@@ -80,37 +80,10 @@ func BenchmarkBatchDecodeGeneric(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		top, elems, err := norm.ParseEnvelope(body, "batch")
-		if err != nil {
-			b.Fatal(err)
-		}
-		key, _ := top["writeKey"].(string)
-		msgs := make([]map[string]any, len(elems))
-		errs := make([]error, len(elems))
-		for i, e := range elems {
-			if len(e.Raw) > MaxEventBytes {
-				errs[i] = norm.Errf("", "event larger than %d KB", MaxEventBytes>>10)
-				continue
-			}
-			msgs[i], errs[i] = asObject(e.Value)
-			if key == "" && msgs[i] != nil {
-				key, _ = msgs[i]["writeKey"].(string)
-			}
-		}
 		env := &Envelope{ReceivedAt: time.Unix(1714557600, 0), ClientIP: "10.9.8.7", Schema: schema}
-		ops := make([]engine.Op, 0, len(elems))
-		for i, m := range msgs {
-			if errs[i] != nil {
-				b.Fatal(errs[i])
-			}
-			op, err := Convert(m, "", env)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ops = append(ops, op)
-		}
-		if len(ops) != n {
-			b.Fatal(len(ops))
+		res := referenceBatch(body, env, func(string) bool { return true })
+		if len(res.Ops) != n || len(res.Rejected) != 0 || res.ParseErr != "" || res.EnvErr != "" {
+			b.Fatal(len(res.Ops), res.Rejected, res.ParseErr, res.EnvErr)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
