@@ -418,7 +418,11 @@ func (d *Doc) Value(n Node) any {
 	case KindObject:
 		m := make(map[string]any, 4)
 		for c := d.First(n); c != NoNode; c = d.Next(c) {
-			m[string(d.Key(c))] = d.Value(c)
+			k, ok := commonKey(d.Key(c))
+			if !ok {
+				k = string(d.Key(c))
+			}
+			m[k] = d.Value(c)
 		}
 		return m
 	case KindArray:

@@ -132,13 +132,8 @@ func joinPath(path, k string) string {
 	return path + "." + k
 }
 
-// Value appends the field name = v (flattening objects) to dst.
-func (f Flattener) Value(dst []engine.Field, name string, v any, path string, depth int) ([]engine.Field, error) {
-	return f.value(dst, name, nil, v, path, "", depth)
-}
-
-// value is Value with the error path built lazily: parent path + key. e,
-// when not nil, is name's cache entry.
+// value appends the field name = v (flattening objects) to dst, with the
+// error path built lazily: parent path + key. e is name's cache entry.
 func (f Flattener) value(dst []engine.Field, name string, e *nameEntry, v any, parent, key string, depth int) ([]engine.Field, error) {
 	path := func() string { // built only for errors and nested objects
 		if key == "" {
@@ -185,13 +180,7 @@ func (f Flattener) value(dst []engine.Field, name string, e *nameEntry, v any, p
 			val = column.String(x)
 		}
 	case map[string]any:
-		var t *names
-		if e != nil {
-			t = e.names()
-		} else {
-			t = rootNames(name)
-		}
-		return f.objectExcept(dst, x, t, path(), depth+1, nil)
+		return f.objectExcept(dst, x, e.names(), path(), depth+1, nil)
 	case []any:
 		strs := make([]string, 0, len(x))
 		for _, e := range x {

@@ -318,7 +318,7 @@ func convertDoc(d *norm.Doc, n norm.Node, typ string, env *Envelope, a *opAlloc)
 			return op, false
 		}
 		ev := d.Text(f.event)
-		if len(ev) == 0 || len(ev) > 512 {
+		if len(ev) == 0 || len(ev) > maxEventName {
 			return op, false
 		}
 		op.Event = string(ev)

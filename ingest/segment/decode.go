@@ -24,6 +24,7 @@ const (
 const (
 	MaxEventBytes = 32 << 10
 	MaxBatchBytes = 500 << 10
+	maxEventName  = 512 // bytes of a track event's name (the engine's limit too)
 )
 
 // Envelope is what a batch (or the request) gives every message it holds.
@@ -33,6 +34,21 @@ type Envelope struct {
 	Context    map[string]any // batch-level context, merged under each message's
 	ClientIP   string         // request address, used as context.ip if absent
 	Schema     norm.Schema
+
+	// SentAt parsed, once per request rather than once per message.
+	sentFor    string
+	sent       time.Time
+	sentErr    error
+	sentParsed bool
+}
+
+// batchSentAt returns SentAt parsed.
+func (env *Envelope) batchSentAt() (time.Time, error) {
+	if !env.sentParsed || env.sentFor != env.SentAt {
+		env.sentFor, env.sentParsed = env.SentAt, true
+		env.sent, env.sentErr = norm.ParseTime(env.SentAt)
+	}
+	return env.sent, env.sentErr
 }
 
 // Decode parses one JSON message of the given type ("" = the message's
@@ -194,8 +210,8 @@ func Convert(m map[string]any, typ string, env *Envelope) (engine.Op, error) {
 		if ev == "" {
 			return op, norm.Errf("event", "required")
 		}
-		if len(ev) > 512 {
-			return op, norm.Errf("event", "longer than 512 bytes")
+		if len(ev) > maxEventName {
+			return op, norm.Errf("event", "longer than %d bytes", maxEventName)
 		}
 		op.Event = ev
 	case "page", "screen":
@@ -337,7 +353,7 @@ func eventTime(m map[string]any, env *Envelope) (int64, error) {
 func skewTime(orig, sent time.Time, env *Envelope) (int64, error) {
 	var err error
 	if sent.IsZero() && env.SentAt != "" {
-		if sent, err = norm.ParseTime(env.SentAt); err != nil {
+		if sent, err = env.batchSentAt(); err != nil {
 			return 0, norm.Errf("sentAt", "%q is not an RFC 3339 timestamp", env.SentAt)
 		}
 	}
