@@ -67,14 +67,14 @@ func MutableInt(v *Vec, typ Type, n int) *Vec {
 
 // SetInt overwrites row of a vector made by MutableInt. The statistics
 // widen to include x, so they stay valid bounds for the writer's own scans;
-// they stay exact unless the old value was the minimum or maximum, which
-// Refresh then recomputes.
+// they stay exact unless the minimum grows or the maximum shrinks (last_seen
+// only moves out), which Refresh then recomputes.
 func (v *Vec) SetInt(row int, x int64) {
 	if v.Valid != nil && !v.Valid.Get(row) {
 		v.Valid.Set(row)
 		v.NonNil++
-	} else if old := int64(v.U64[row] ^ signBit); old != x && (old == v.MinI || old == v.MaxI) {
-		v.stale = true
+	} else if old := int64(v.U64[row] ^ signBit); (old == v.MinI && x > old) || (old == v.MaxI && x < old) {
+		v.stale = true // the bound moved inward: only a rescan finds the new one
 	}
 	v.U64[row] = uint64(x) ^ signBit
 	v.MinI, v.MaxI = min(v.MinI, x), max(v.MaxI, x)

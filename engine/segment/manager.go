@@ -92,14 +92,13 @@ type Manager struct {
 	// owned by the run goroutine
 	// sets[0] holds every segment's condition, in order; the others are
 	// its copies for more workers (a set's scratch is its own), compiled
-	// from conds, csnap and cnow when a batch first needs them (evalAll).
+	// from conds and cnow when a batch first needs them (evalAll).
 	sets    []*engine.PointSet
 	fresh   int // sets compiled for the current conds
 	conds   []engine.Cond
-	csnap   *engine.Snapshot
 	cnow    time.Time
-	order   []*segment // the segments of set, in its order
-	dirty   bool       // segments changed since set was compiled
+	order   []*segment // the segments of sets[0], in its order
+	dirty   bool       // segments changed since sets[0] was compiled
 	work    []work     // persons to evaluate in this pass
 	ins     []bool     // their answers, len(order) per person
 	nexts   []int64    // their next time-window crossings

@@ -70,15 +70,16 @@ func (m *Manager) compile(segs []*segment, snap *engine.Snapshot, now time.Time)
 		m.fresh = 0
 		return err
 	}
-	m.sets[0], m.fresh, m.csnap, m.cnow, m.dirty = set, 1, snap, now, false
+	m.sets[0], m.fresh, m.cnow, m.dirty = set, 1, now, false
 	return nil
 }
 
-// moreSets compiles the sets of workers up to want, as sets[0] was
-// compiled, and returns how many are ready.
-func (m *Manager) moreSets(want int) int {
+// moreSets compiles the sets of workers up to want, for snap (which
+// sets[0] is not stale for) and the time sets[0] was compiled at, and
+// returns how many are ready.
+func (m *Manager) moreSets(snap *engine.Snapshot, want int) int {
 	for ; m.fresh < want; m.fresh++ {
-		set, err := m.csnap.CompilePoints(m.conds, m.cnow, m.sets[m.fresh])
+		set, err := snap.CompilePoints(m.conds, m.cnow, m.sets[m.fresh])
 		if err != nil { // compiled once already: not expected
 			m.opts.Logger.Error("cannot compile segments for another worker", "workspace", m.ws.Name(), "err", err)
 			break
@@ -105,7 +106,7 @@ func (m *Manager) evalAll(snap *engine.Snapshot, segs int) {
 	m.nexts = m.nexts[:n]
 	workers := min(len(m.sets), n/minPerWorker)
 	if workers > 1 {
-		workers = m.moreSets(workers)
+		workers = m.moreSets(snap, workers)
 	}
 	if workers <= 1 {
 		m.evalRange(m.sets[0], snap, segs, 0, n)
