@@ -23,8 +23,8 @@ type batchResult struct {
 	Rejected []Rejected
 }
 
-// referenceBatch is serveBatch as it was before batch.go: generic parse,
-// a map per message, Convert.
+// referenceBatch is serveBatch as it was before batch.go: norm.ParseEnvelope
+// (values built as maps), a map per message, Convert.
 func referenceBatch(body []byte, env *Envelope, sameWorkspace func(string) bool) batchResult {
 	top, elems, err := norm.ParseEnvelope(body, "batch")
 	if err != nil {
